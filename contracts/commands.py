@@ -1,0 +1,49 @@
+"""Commands other services send to the ticket service.
+
+A command's ``event_id`` is its command id: the ticket service applies a
+command id at most once, so a sender may (and after a crash will) send it
+again. Senders derive the id from what caused the command, so a redelivered
+cause yields the same command id.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from contracts.envelope import Envelope, Payload
+from contracts.tickets import Priority
+
+
+class RouteTicketData(Payload):
+    priority: Priority
+    priority_rule: str
+    priority_reason: str
+    queue: str = Field(min_length=1, max_length=100)
+    queue_rule: str
+    queue_reason: str
+
+
+class RouteTicket(Envelope[RouteTicketData]):
+    """Routing decided the ticket's priority and queue."""
+
+    type: Literal["command.route_ticket"] = "command.route_ticket"
+    schema_version: Literal[1] = 1
+
+
+class EscalateTicketData(Payload):
+    level: int = Field(ge=2, description="The level to escalate to.")
+    queue: str = Field(min_length=1, max_length=100)
+    reason: str
+    deadline: AwareDatetime = Field(description="The deadline whose breach caused the escalation.")
+
+
+class EscalateTicket(Envelope[EscalateTicketData]):
+    """Escalation found the ticket past a deadline and moves it up a level."""
+
+    type: Literal["command.escalate_ticket"] = "command.escalate_ticket"
+    schema_version: Literal[1] = 1
+
+
+TICKET_COMMANDS: tuple[type[Envelope], ...] = (RouteTicket, EscalateTicket)

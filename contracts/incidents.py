@@ -1,0 +1,101 @@
+"""What a channel reports, and what intake makes of it.
+
+``incident.reported`` is what every channel adapter and every integration puts
+on the intake topic. ``incident.identified`` is the same incident after intake
+has identified the customer and filled in what it knows: it is what the ticket
+service opens a ticket from.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from contracts.envelope import Envelope, Payload
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    CHAT = "chat"
+    SMS = "sms"
+    SOCIAL = "social"
+    MOBILE = "mobile"
+    PHONE = "phone"
+    WEB = "web"
+    INTEGRATION = "integration"
+
+
+Level = Literal["high", "medium", "low"]
+
+
+class ContactDetails(Payload):
+    """How the customer identified themselves, as the channel saw it."""
+
+    user_id: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)
+    social_handle: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+
+
+class IncidentReportedData(Payload):
+    channel: Channel
+    channel_message_id: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The channel's own id of this contact; the same id delivered twice opens one ticket.",
+    )
+    received_at: AwareDatetime = Field(description="When the channel received the contact (time of call).")
+    contact: ContactDetails = Field(default_factory=ContactDetails)
+    subject: str = Field(min_length=1, max_length=300)
+    description: str = Field(default="", max_length=100_000)
+    components: list[str] = Field(default_factory=list, max_length=50, description="Components involved.")
+    impact: Level | None = Field(default=None, description="The reporter's view of the business impact.")
+    urgency: Level | None = Field(default=None, description="The reporter's view of the urgency.")
+
+    @property
+    def partition_key(self) -> str:
+        return f"{self.channel.value}:{self.channel_message_id}"
+
+
+class IncidentReported(Envelope[IncidentReportedData]):
+    """A channel or an integration reports an incident (intake topic)."""
+
+    type: Literal["incident.reported"] = "incident.reported"
+    schema_version: Literal[1] = 1
+
+
+class CustomerProfile(Payload):
+    """Everything known of the customer, filled in before an agent sees the ticket."""
+
+    identified: bool = Field(description="False when no directory entry matched; contact data is kept.")
+    identified_by: Literal["user_id", "email", "phone", "social_handle"] | None = None
+    customer_id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = Field(default=None, description="E.164 when it could be normalised.")
+    social_handle: str | None = None
+    location: str | None = None
+    department: str | None = None
+    vip: bool = False
+    hardware: list[str] = Field(default_factory=list)
+    software: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _identified_has_id(self) -> CustomerProfile:
+        if self.identified and not self.customer_id:
+            raise ValueError("an identified customer needs a customer_id")
+        return self
+
+
+class IncidentIdentifiedData(IncidentReportedData):
+    customer: CustomerProfile
+
+
+class IncidentIdentified(Envelope[IncidentIdentifiedData]):
+    """Intake identified the customer and enriched the incident (to the ticket service)."""
+
+    type: Literal["incident.identified"] = "incident.identified"
+    schema_version: Literal[1] = 1

@@ -1,0 +1,72 @@
+"""Decoding: from the bytes on a topic to the right message model.
+
+Decoding is two-step so that the error says what is wrong: first the envelope
+(is this one of our messages at all, which type and version), then the data
+against that type's model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from contracts.commands import TICKET_COMMANDS
+from contracts.envelope import Envelope, message_type
+from contracts.incidents import IncidentIdentified, IncidentReported
+from contracts.notifications import NOTIFICATIONS
+from contracts.tickets import TICKET_EVENTS
+
+ALL_MESSAGES: tuple[type[Envelope[Any]], ...] = (
+    IncidentReported,
+    IncidentIdentified,
+    *TICKET_EVENTS,
+    *TICKET_COMMANDS,
+    *NOTIFICATIONS,
+)
+
+MESSAGE_TYPES: dict[tuple[str, int], type[Envelope[Any]]] = {
+    (message_type(m), m.model_fields["schema_version"].default): m for m in ALL_MESSAGES
+}
+
+
+class InvalidMessage(ValueError):
+    """The bytes are not a message this consumer accepts; the text says why."""
+
+
+class _Head(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    schema_version: int
+
+
+def parse_message(raw: bytes | str, accepted: tuple[type[Envelope[Any]], ...] | None = None) -> Envelope[Any]:
+    """Decode ``raw`` into its message model, or raise :class:`InvalidMessage`.
+
+    ``accepted`` limits the types a consumer takes (a ticket event on the
+    commands topic is an error, not something to ignore).
+    """
+    try:
+        head = _Head.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidMessage(f"not a helpdesk message envelope: {_first_error(exc)}") from None
+    model = MESSAGE_TYPES.get((head.type, head.schema_version))
+    if model is None:
+        raise InvalidMessage(f"unknown message type {head.type!r} version {head.schema_version}")
+    if accepted is not None and model not in accepted:
+        names = ", ".join(sorted(message_type(m) for m in accepted))
+        raise InvalidMessage(f"message type {head.type!r} is not accepted here (expected one of: {names})")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidMessage(f"invalid {head.type} v{head.schema_version}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False)
+    parts = []
+    for err in errors[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "message"
+        parts.append(f"{where}: {err['msg']}")
+    more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "; ".join(parts) + more

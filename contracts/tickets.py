@@ -1,0 +1,102 @@
+"""Ticket events: the facts of the ticket service's log, as published on the events topic.
+
+Every event carries the ticket's human number and the version the event has
+in the ticket's stream (1 for ``ticket.opened``), so a consumer can tell the
+order of one ticket's events and spot a gap.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from contracts.envelope import Envelope, Payload
+from contracts.incidents import Channel, CustomerProfile
+
+Priority = Literal[1, 2, 3, 4, 5]
+
+
+class TicketEventData(Payload):
+    number: str = Field(description="Human-friendly ticket number, e.g. HD-1042.")
+    version: int = Field(ge=1, description="Position of this event in the ticket's own stream.")
+
+
+class TicketOpenedData(TicketEventData):
+    channel: Channel
+    channel_message_id: str
+    reported_at: AwareDatetime = Field(description="Time of call: when the channel received the contact.")
+    subject: str
+    description: str
+    components: list[str] = Field(default_factory=list)
+    impact: Literal["high", "medium", "low"] | None = None
+    urgency: Literal["high", "medium", "low"] | None = None
+    customer: CustomerProfile
+
+
+class TicketOpened(Envelope[TicketOpenedData]):
+    type: Literal["ticket.opened"] = "ticket.opened"
+    schema_version: Literal[1] = 1
+
+
+class TicketPrioritisedData(TicketEventData):
+    priority: Priority
+    rule: str = Field(description="Name of the rule (or 'manual') that set the priority.")
+    reason: str
+    by: str = Field(description="'routing' for an automatic decision, else the agent id.")
+
+
+class TicketPrioritised(Envelope[TicketPrioritisedData]):
+    type: Literal["ticket.prioritised"] = "ticket.prioritised"
+    schema_version: Literal[1] = 1
+
+
+class TicketRoutedData(TicketEventData):
+    queue: str
+    rule: str
+    reason: str
+
+
+class TicketRouted(Envelope[TicketRoutedData]):
+    type: Literal["ticket.routed"] = "ticket.routed"
+    schema_version: Literal[1] = 1
+
+
+class TicketClaimedData(TicketEventData):
+    agent_id: str = Field(description="Taken from the agent's credential, never from the request body.")
+
+
+class TicketClaimed(Envelope[TicketClaimedData]):
+    type: Literal["ticket.claimed"] = "ticket.claimed"
+    schema_version: Literal[1] = 1
+
+
+class TicketResolvedData(TicketEventData):
+    resolution: str = Field(min_length=1)
+    resolved_by: str
+
+
+class TicketResolved(Envelope[TicketResolvedData]):
+    type: Literal["ticket.resolved"] = "ticket.resolved"
+    schema_version: Literal[1] = 1
+
+
+class TicketEscalatedData(TicketEventData):
+    level: int = Field(ge=1, description="The support level the ticket now sits at (1 is first line).")
+    queue: str = Field(description="The level's queue the ticket moved to.")
+    reason: str
+
+
+class TicketEscalated(Envelope[TicketEscalatedData]):
+    type: Literal["ticket.escalated"] = "ticket.escalated"
+    schema_version: Literal[1] = 1
+
+
+TICKET_EVENTS: tuple[type[Envelope], ...] = (
+    TicketOpened,
+    TicketPrioritised,
+    TicketRouted,
+    TicketClaimed,
+    TicketResolved,
+    TicketEscalated,
+)

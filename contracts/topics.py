@@ -1,0 +1,93 @@
+"""The topic registry: every topic the suite uses, its partitions, key and messages.
+
+Names carry a version suffix: a change that old consumers cannot read goes to
+a new topic (``.v2``) while both run side by side during an upgrade. A
+deployment may put a prefix in front of every name (``KAFKA_TOPIC_PREFIX``)
+to share one cluster between environments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from contracts.commands import TICKET_COMMANDS
+from contracts.envelope import Envelope
+from contracts.incidents import IncidentIdentified, IncidentReported
+from contracts.notifications import NOTIFICATIONS
+from contracts.tickets import TICKET_EVENTS
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    key: str
+    description: str
+    messages: tuple[type[Envelope], ...] = ()
+    config: dict[str, str] = field(default_factory=dict)
+
+    def qualified(self, prefix: str = "") -> str:
+        """The topic's name on the cluster, with the deployment's prefix."""
+        return f"{prefix}{self.name}"
+
+
+INCIDENTS_REPORTED = Topic(
+    name="helpdesk.incidents.reported.v1",
+    partitions=6,
+    key="'<channel>:<channel_message_id>' (no ticket exists yet)",
+    description="Incidents as channels and integrations report them. Integrations may publish here directly.",
+    messages=(IncidentReported,),
+)
+
+INCIDENTS_IDENTIFIED = Topic(
+    name="helpdesk.incidents.identified.v1",
+    partitions=6,
+    key="'<channel>:<channel_message_id>'",
+    description="Incidents with the customer identified and enriched by intake; the ticket service opens tickets from them.",
+    messages=(IncidentIdentified,),
+)
+
+TICKET_EVENTS_TOPIC = Topic(
+    name="helpdesk.tickets.events.v1",
+    partitions=6,
+    key="ticket id",
+    description="Every event of the ticket log, relayed from the ticket service's event store in log order per ticket.",
+    messages=TICKET_EVENTS,
+)
+
+TICKET_COMMANDS_TOPIC = Topic(
+    name="helpdesk.tickets.commands.v1",
+    partitions=6,
+    key="ticket id",
+    description="Commands to the ticket service from routing and escalation.",
+    messages=TICKET_COMMANDS,
+)
+
+NOTIFICATION_REQUESTS = Topic(
+    name="helpdesk.notifications.requests.v1",
+    partitions=6,
+    key="ticket id",
+    description="Requests to notify agents or customers, to the notify service.",
+    messages=NOTIFICATIONS,
+)
+
+DEAD_LETTERS = Topic(
+    name="helpdesk.deadletter.v1",
+    partitions=3,
+    key="the original message's key",
+    description=(
+        "Messages a consumer could not process after bounded retries. The value is the original bytes; "
+        "headers say why (dlt.reason) and where from (dlt.origin.topic, dlt.origin.partition, "
+        "dlt.origin.offset, dlt.consumer.group, dlt.attempts, dlt.failed_at)."
+    ),
+    config={"retention.ms": str(30 * 24 * 3600 * 1000)},
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    INCIDENTS_REPORTED,
+    INCIDENTS_IDENTIFIED,
+    TICKET_EVENTS_TOPIC,
+    TICKET_COMMANDS_TOPIC,
+    NOTIFICATION_REQUESTS,
+    DEAD_LETTERS,
+)

@@ -1,0 +1,58 @@
+"""SQLAlchemy engines: SQLite as the embedded default, PostgreSQL for deployments.
+
+Each service owns its database; this module only knows how to open one well.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def make_engine(url: str, *, pool_size: int = 10, writer: bool = True) -> AsyncEngine:
+    """Open ``url`` (``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://...``).
+
+    On SQLite a ``writer`` engine takes the write lock when a transaction
+    begins; a reader engine (``writer=False``) reads a WAL snapshot and never
+    waits for the writer.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            # pysqlite's own transaction handling is off; we issue BEGIN ourselves below.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            # WAL lets readers run beside the one writer; NORMAL sync is durable in WAL mode
+            # against a process crash (the case we guard); FULL also survives power loss.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn) -> None:  # type: ignore[no-untyped-def]
+            # A writer takes the write lock at BEGIN: two writers then queue
+            # instead of one failing half-way with "database is locked".
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    return True

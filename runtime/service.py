@@ -1,0 +1,159 @@
+"""One service process: HTTP (health, readiness, metrics, the service's API),
+the Kafka broker and its consumers, and supervised background workers.
+
+Start-up order: the service's own start-up hooks (open and migrate its
+database), then Kafka (consumers begin), then workers. Shut-down on SIGTERM
+is the reverse: readiness turns 503, consumers stop taking messages and the
+in-flight batch finishes and commits, workers are cancelled, then the hooks
+close storage. Nothing half-done is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from contracts.envelope import Envelope
+from contracts.topics import Topic
+from runtime.consumer import Handler, RetryPolicy, Subscription, subscribe
+from runtime.health import Readiness, health_router
+from runtime.kafka import Publisher, make_broker
+from runtime.logs import configure_logging, get_logger
+from runtime.metrics import router as metrics_router
+from runtime.settings import CommonSettings, HttpSettings
+
+Hook = Callable[[], Awaitable[None]]
+Worker = Callable[[], Awaitable[None]]
+log = get_logger("runtime.service")
+
+
+class Service:
+    def __init__(self, name: str, common: CommonSettings, http: HttpSettings, *, description: str, version: str = "0.1.0") -> None:
+        self.name = name
+        self.common = common
+        self.http = http
+        self.broker = make_broker(name, common, description=description)
+        self.publisher = Publisher(self.broker, name, common.kafka_topic_prefix)
+        self.readiness = Readiness()
+        self.readiness.add("kafka", self._kafka_ready)
+        self._startup: list[Hook] = []
+        self._shutdown: list[Hook] = []
+        self._workers: dict[str, Worker] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._retry = RetryPolicy(
+            max_attempts=common.kafka_max_attempts, first_backoff_s=common.kafka_retry_backoff_ms / 1000
+        )
+        self.app = FastAPI(title=f"helpdesk {name}", description=description, version=version, lifespan=self._lifespan)
+        self.app.include_router(health_router(self.readiness))
+        self.app.include_router(metrics_router)
+
+    # --- wiring -------------------------------------------------------------
+
+    def subscribe(
+        self,
+        topic: Topic,
+        handler: Handler,
+        *,
+        accepts: Sequence[type[Envelope[Any]]],
+        group: str | None = None,
+        max_records: int = 500,
+    ) -> None:
+        sub = Subscription(
+            topic=topic,
+            group=group or f"helpdesk-{self.name}",
+            handler=handler,
+            accepts=tuple(accepts),
+            max_records=max_records,
+            policy=self._retry,
+        )
+        subscribe(self.broker, self.publisher, self.name, sub)
+
+    def on_startup(self, hook: Hook) -> None:
+        self._startup.append(hook)
+
+    def on_shutdown(self, hook: Hook) -> None:
+        self._shutdown.append(hook)
+
+    def add_worker(self, name: str, worker: Worker) -> None:
+        """A background loop, restarted with backoff if it fails; readiness reports it."""
+        self._workers[name] = worker
+
+        async def alive() -> bool:
+            task = self._tasks.get(name)
+            return task is not None and not task.done()
+
+        self.readiness.add(f"worker:{name}", alive)
+
+    # --- lifecycle ----------------------------------------------------------
+
+    async def _kafka_ready(self) -> bool:
+        return await self.broker.ping(1.0)
+
+    async def _start_broker(self) -> None:
+        deadline = time.monotonic() + self.common.kafka_connect_timeout_s
+        while True:
+            try:
+                await self.broker.start()
+                return
+            except Exception as exc:  # noqa: BLE001 - reported below with the address
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"cannot reach Kafka at {self.common.kafka_bootstrap_servers} "
+                        f"(KAFKA_BOOTSTRAP_SERVERS) after {self.common.kafka_connect_timeout_s:.0f}s: {exc}"
+                    ) from exc
+                log.warning("kafka not reachable yet, retrying", error=str(exc))
+                await asyncio.sleep(1.0)
+
+    async def _supervise(self, name: str, worker: Worker) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await worker()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - logged, then restarted
+                log.exception("worker failed, restarting", worker=name, backoff_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    @asynccontextmanager
+    async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        for hook in self._startup:
+            await hook()
+        await self._start_broker()
+        for name, worker in self._workers.items():
+            self._tasks[name] = asyncio.create_task(self._supervise(name, worker), name=name)
+        self.readiness.started = True
+        log.info("service started", http_port=self.http.http_port)
+        try:
+            yield
+        finally:
+            self.readiness.stopping = True
+            log.info("service stopping")
+            await self.broker.stop()
+            for task in self._tasks.values():
+                task.cancel()
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            for hook in reversed(self._shutdown):
+                await hook()
+            log.info("service stopped")
+
+    def run(self) -> None:
+        configure_logging(self.name, self.common.log_level, self.common.log_format)
+        config = uvicorn.Config(
+            self.app,
+            host=self.http.http_host,
+            port=self.http.http_port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(self.http.shutdown_timeout_s),
+            lifespan="on",
+        )
+        uvicorn.Server(config).run()

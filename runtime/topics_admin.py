@@ -1,0 +1,79 @@
+"""Create the registry's topics on a cluster: ``python -m runtime.topics_admin``.
+
+Run by the local infrastructure script, by tests for their own prefix, and by
+the Kubernetes Job. Existing topics are left alone (their partition count is
+checked and a mismatch reported, never silently changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from contracts.topics import ALL_TOPICS, Topic
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    prefix: str = "",
+    *,
+    replication_factor: int = 1,
+    min_insync_replicas: int = 1,
+    topics: tuple[Topic, ...] = ALL_TOPICS,
+) -> list[str]:
+    """Create missing topics; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="helpdesk-topics-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [t for t in topics if t.qualified(prefix) not in existing]
+        new = [
+            NewTopic(
+                t.qualified(prefix),
+                num_partitions=t.partitions,
+                replication_factor=replication_factor,
+                topic_configs={"min.insync.replicas": str(min_insync_replicas), **t.config},
+            )
+            for t in wanted
+        ]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass  # another replica created it between our list and create
+        return [t.name for t in new]
+    finally:
+        await admin.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Create the help desk's Kafka topics.")
+    parser.add_argument("--bootstrap-servers", default=None, help="defaults to $KAFKA_BOOTSTRAP_SERVERS")
+    parser.add_argument("--prefix", default=None, help="defaults to $KAFKA_TOPIC_PREFIX")
+    parser.add_argument("--replication-factor", type=int, default=1)
+    parser.add_argument("--min-insync-replicas", type=int, default=1)
+    args = parser.parse_args(argv)
+    from runtime.settings import CommonSettings, ConfigError, load
+
+    try:
+        common = load(CommonSettings)
+    except ConfigError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    servers = args.bootstrap_servers or common.kafka_bootstrap_servers
+    prefix = common.kafka_topic_prefix if args.prefix is None else args.prefix
+    created = asyncio.run(
+        ensure_topics(servers, prefix, replication_factor=args.replication_factor, min_insync_replicas=args.min_insync_replicas)
+    )
+    for name in created:
+        print(f"created {prefix}{name}")
+    print(f"{len(ALL_TOPICS)} topics present ({len(created)} created) on {servers}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""Shared fixtures: a real broker, real databases, and isolation between tests.
+
+Each test that touches Kafka gets its own topic prefix (so its topics are new
+and empty); each PostgreSQL test gets its own freshly created database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from runtime.topics_admin import ensure_topics
+from tests.support import infra
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    with infra.kafka_bootstrap() as servers:
+        yield servers
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    with infra.postgres_url() as url:
+        yield url
+
+
+@pytest.fixture
+async def topic_prefix(kafka_bootstrap: str) -> str:
+    """A fresh set of the registry's topics, under a prefix no other test uses."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    await ensure_topics(kafka_bootstrap, prefix)
+    return prefix
+
+
+async def _create_database(server_url: str) -> str:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return name
+
+
+async def _drop_database(server_url: str, name: str) -> None:
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+@pytest.fixture
+async def postgres_database(postgres_server_url: str) -> AsyncIterator[str]:
+    """URL of a new, empty PostgreSQL database, dropped after the test."""
+    name = await _create_database(postgres_server_url)
+    try:
+        yield make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _drop_database(postgres_server_url, name)
+
+
+@pytest.fixture
+def sqlite_database(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+    """Runs the test once on SQLite and once on PostgreSQL (a fresh database each time)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+        return
+    server = request.getfixturevalue("postgres_server_url")
+    name = await _create_database(server)
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _drop_database(server, name)
