@@ -1,0 +1,92 @@
+"""Reading and writing the real broker from tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from contracts.envelope import new_envelope
+from contracts.incidents import IncidentReported, IncidentReportedData
+from contracts.topics import Topic
+
+
+def incident(subject: str = "Printer on fire", *, message_id: str | None = None, **contact: str) -> IncidentReported:
+    data = IncidentReportedData(
+        channel="integration",
+        channel_message_id=message_id or uuid.uuid4().hex,
+        received_at=datetime.now(UTC),
+        subject=subject,
+        description=f"{subject}: details",
+        contact=contact or {},
+    )
+    return new_envelope(IncidentReported, data)  # type: ignore[return-value]
+
+
+async def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def read_all(bootstrap: str, topic: str, *, at_least: int = 1, timeout: float = 20.0) -> list[ConsumerRecord]:
+    """Every record on ``topic`` from the start, waiting until ``at_least`` have arrived."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for items in batch.values():
+                records.extend(items)
+            if len(records) >= at_least:
+                # A short grace period to catch anything that was about to arrive.
+                for items in (await consumer.getmany(timeout_ms=300)).values():
+                    records.extend(items)
+                break
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def group_lag(bootstrap: str, group: str, topic: str) -> int:
+    """How many records of ``topic`` the consumer group has not committed yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        if not partitions:
+            await consumer.topics()
+            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        return sum(ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0) for tp in partitions)
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    """Poll an async or sync predicate until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
