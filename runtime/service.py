@@ -66,7 +66,9 @@ class Service:
     ) -> None:
         sub = Subscription(
             topic=topic,
-            group=group or f"helpdesk-{self.name}",
+            # Groups carry the deployment's prefix like topics do: two environments
+            # sharing a cluster must not share consumer offsets.
+            group=self.common.kafka_topic_prefix + (group or f"helpdesk-{self.name}"),
             handler=handler,
             accepts=tuple(accepts),
             max_records=max_records,

@@ -55,7 +55,7 @@ async def test_a_poisonous_message_is_dead_lettered_with_reason_and_origin_and_t
     headers = {k: v.decode() for k, v in dead[0].headers}
     assert headers["dlt.reason"] == "RuntimeError: cannot digest this"
     assert headers["dlt.origin.topic"] == topic
-    assert headers["dlt.consumer.group"] == "g-poison"
+    assert headers["dlt.consumer.group"] == topic_prefix + "g-poison"
     assert headers["dlt.attempts"] == "3"
     assert int(headers["dlt.origin.offset"]) >= 0 and int(headers["dlt.origin.partition"]) >= 0
     assert dead[0].value == poison.model_dump_json().encode(), "the original bytes are kept for replay"
