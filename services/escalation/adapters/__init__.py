@@ -1,0 +1,1 @@
+"""Escalation's adapters: its own deadlines store."""

@@ -1,0 +1,180 @@
+"""The deadlines store (SQLAlchemy Core; SQLite or PostgreSQL).
+
+``deadlines`` holds one row per ticket: its current deadline and state.
+``processed_events`` records every ticket event applied, written in the same
+transaction as the deadline change, so a redelivered event is a no-op.
+The timer reads due deadlines through a reader engine (on SQLite it never
+waits for the consumer's write lock) and marks them fired with a
+compare-and-set, so a deadline the consumer moved meanwhile is left alone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    and_,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runtime.database import UtcDateTime, make_engine, ping
+from services.escalation.domain import Deadline, DeadlineState
+
+
+metadata = MetaData()
+
+deadlines = Table(
+    "deadlines",
+    metadata,
+    Column("ticket_id", Uuid, primary_key=True),
+    Column("number", String(40), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("queue", String(100), nullable=True),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("correlation_id", String(200), nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_deadlines_state_due_at", "state", "due_at"),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("event_id", Uuid, primary_key=True),
+)
+
+
+def _deadline(row: Any) -> Deadline:
+    return Deadline(
+        ticket_id=row.ticket_id,
+        number=row.number,
+        level=row.level,
+        queue=row.queue,
+        due_at=row.due_at,
+        state=DeadlineState(row.state),
+        correlation_id=row.correlation_id,
+    )
+
+
+def _values(deadline: Deadline, now: datetime) -> dict[str, Any]:
+    return {
+        "ticket_id": deadline.ticket_id,
+        "number": deadline.number,
+        "level": deadline.level,
+        "queue": deadline.queue,
+        "due_at": deadline.due_at,
+        "state": deadline.state.value,
+        "correlation_id": deadline.correlation_id,
+        "updated_at": now,
+    }
+
+
+class Changes:
+    """One transaction of the consumer: read a deadline, save it, record the event."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def seen(self, event_id: uuid.UUID) -> bool:
+        query = select(processed_events.c.event_id).where(processed_events.c.event_id == event_id)
+        return (await self._conn.execute(query)).first() is not None
+
+    async def mark_processed(self, event_id: uuid.UUID) -> None:
+        await self._conn.execute(insert(processed_events).values(event_id=event_id))
+
+    async def get(self, ticket_id: uuid.UUID) -> Deadline | None:
+        # FOR UPDATE on PostgreSQL: the timer's "fired" cannot slip in between this read and our write.
+        query = select(deadlines).where(deadlines.c.ticket_id == ticket_id).with_for_update()
+        row = (await self._conn.execute(query)).first()
+        return _deadline(row) if row is not None else None
+
+    async def save(self, deadline: Deadline, *, existed: bool, now: datetime) -> None:
+        values = _values(deadline, now)
+        if existed:
+            query = update(deadlines).where(deadlines.c.ticket_id == deadline.ticket_id).values(values)
+            await self._conn.execute(query)
+        else:
+            await self._conn.execute(insert(deadlines).values(values))
+
+
+class DeadlineStore:
+    def __init__(self, url: str) -> None:
+        self.writer = make_engine(url, writer=True)
+        sqlite = make_url(url).get_backend_name() == "sqlite"
+        self.reader = make_engine(url, writer=False) if sqlite else self.writer
+
+    async def create_schema(self) -> None:
+        async with self.writer.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def close(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+
+    async def ready(self) -> bool:
+        return await ping(self.reader)
+
+    @asynccontextmanager
+    async def changes(self) -> AsyncIterator[Changes]:
+        """A transaction: committed when the block ends, rolled back if it raises."""
+        async with self.writer.begin() as conn:
+            yield Changes(conn)
+
+    async def due(self, now: datetime, limit: int) -> list[Deadline]:
+        query = (
+            select(deadlines)
+            .where(deadlines.c.state == DeadlineState.PENDING.value, deadlines.c.due_at <= now)
+            .order_by(deadlines.c.due_at)
+            .limit(limit)
+        )
+        async with self.reader.connect() as conn:
+            return [_deadline(row) for row in await conn.execute(query)]
+
+    async def mark(self, pending: Sequence[Deadline], state: DeadlineState, now: datetime) -> int:
+        """Move ``pending`` deadlines to ``state``, unless the consumer changed them meanwhile; the count moved."""
+        marked = 0
+        async with self.writer.begin() as conn:
+            for deadline in pending:
+                result = await conn.execute(
+                    update(deadlines)
+                    .where(
+                        and_(
+                            deadlines.c.ticket_id == deadline.ticket_id,
+                            deadlines.c.level == deadline.level,
+                            deadlines.c.state == DeadlineState.PENDING.value,
+                        )
+                    )
+                    .values(state=state.value, updated_at=now)
+                )
+                marked += result.rowcount
+        return marked
+
+    async def pending_count(self) -> int:
+        query = select(func.count()).select_from(deadlines).where(deadlines.c.state == DeadlineState.PENDING.value)
+        async with self.reader.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def of_ticket(self, ticket_id: uuid.UUID) -> list[Deadline]:
+        query = select(deadlines).where(
+            deadlines.c.ticket_id == ticket_id,
+            deadlines.c.state.in_([DeadlineState.PENDING.value, DeadlineState.FIRED.value]),
+        )
+        async with self.reader.connect() as conn:
+            return [_deadline(row) for row in await conn.execute(query)]

@@ -1,0 +1,38 @@
+"""Wiring: the levels file, the store, the consumer, the timer and the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from contracts.tickets import TICKET_EVENTS
+from contracts.topics import TICKET_EVENTS_TOPIC
+from runtime.service import Service
+from runtime.settings import CommonSettings
+from services.escalation.adapters.store import DeadlineStore
+from services.escalation.api import deadlines_router
+from services.escalation.clock import Clock, SystemClock
+from services.escalation.config import Settings
+from services.escalation.domain import EscalationPolicy
+from services.escalation.handlers import TicketEventHandler
+from services.escalation.levels import load_levels
+from services.escalation.timer import EscalationTimer
+
+DESCRIPTION = "Escalates tickets nobody claimed in time to the next support level and notifies that level."
+
+
+def build(common: CommonSettings, settings: Settings, *, clock: Clock | None = None) -> Service:
+    clock = clock or SystemClock()
+    policy = EscalationPolicy(load_levels(settings.levels_file), timedelta(seconds=settings.unclaimed_after_s))
+    service = Service("escalation", common, settings, description=DESCRIPTION)
+    store = DeadlineStore(settings.database_url)
+    service.on_startup(store.create_schema)
+    service.on_shutdown(store.close)
+    service.readiness.add("database", store.ready)
+    # Every ticket event arrives on this topic; the handler ignores those that move no deadline.
+    service.subscribe(TICKET_EVENTS_TOPIC, TicketEventHandler(store, policy, clock), accepts=TICKET_EVENTS)
+    timer = EscalationTimer(
+        store, service.publisher, policy, clock, interval_s=settings.timer_interval_s, batch=settings.timer_batch
+    )
+    service.add_worker("escalation-timer", timer.run)
+    service.app.include_router(deadlines_router(store, policy))
+    return service

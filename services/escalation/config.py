@@ -1,0 +1,30 @@
+"""Escalation settings (environment variables prefixed ``ESCALATION_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from runtime.settings import HttpSettings
+
+SHIPPED_LEVELS = Path(__file__).with_name("levels.yaml")
+
+
+class Settings(HttpSettings):
+    model_config = SettingsConfigDict(env_prefix="ESCALATION_", extra="ignore")
+
+    http_port: int = Field(default=8004, ge=0, le=65535)
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./var/escalation.db",
+        description="SQLAlchemy URL of the deadlines store (PostgreSQL: postgresql+asyncpg://...).",
+    )
+    levels_file: Path = Field(default=SHIPPED_LEVELS, description="YAML file of the support levels.")
+    unclaimed_after_s: float = Field(
+        default=900.0, gt=0, description="How long a ticket may sit unclaimed at one level before it escalates."
+    )
+    timer_interval_s: float = Field(
+        default=0.2, gt=0, le=60, description="How often the timer looks for passed deadlines."
+    )
+    timer_batch: int = Field(default=500, ge=1, le=500, description="Most deadlines fired in one pass.")
