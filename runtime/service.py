@@ -139,10 +139,12 @@ class Service:
         finally:
             self.readiness.stopping = True
             log.info("service stopping")
-            await self.broker.stop()
+            # Workers first (they may publish through the broker), then the consumers,
+            # which finish and commit their in-flight batch before the broker closes.
             for task in self._tasks.values():
                 task.cancel()
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            await self.broker.stop()
             for hook in reversed(self._shutdown):
                 await hook()
             log.info("service stopped")

@@ -111,7 +111,7 @@ async def test_a_redelivered_incident_opens_one_ticket(suite: Suite, tickets_api
 
     await produce(suite.kafka_bootstrap, topic, raw, key=incident.data.partition_key.encode())  # Kafka redelivers
     await eventually(lambda: _drained(suite, "helpdesk-intake", INCIDENTS_REPORTED.name), timeout=30)
-    await eventually(lambda: _drained(suite, "helpdesk-tickets", INCIDENTS_IDENTIFIED.name), timeout=30)
+    await eventually(lambda: _drained(suite, "helpdesk-tickets-incidents", INCIDENTS_IDENTIFIED.name), timeout=30)
 
     listed = (await tickets_api.get("/v1/tickets", params={
         "channel": "integration", "channel_message_id": incident.data.channel_message_id,

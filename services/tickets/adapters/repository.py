@@ -1,0 +1,168 @@
+"""Tickets loaded from their events, and new events saved together with the read model.
+
+:func:`save` is the one way the service writes a ticket: it appends the new
+events (optimistic concurrency by expected version) and writes the tickets'
+read-model rows, in the caller's transaction, so the read model is updated
+exactly once for every event that is stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from contracts.envelope import Envelope, new_envelope
+from contracts.tickets import (
+    TicketClaimed,
+    TicketClaimedData,
+    TicketEscalated,
+    TicketEscalatedData,
+    TicketOpened,
+    TicketOpenedData,
+    TicketPrioritised,
+    TicketPrioritisedData,
+    TicketResolved,
+    TicketResolvedData,
+    TicketRouted,
+    TicketRoutedData,
+)
+from runtime.logs import get_logger
+from services.tickets.adapters import event_store, read_model
+from services.tickets.adapters.database import TicketDatabase
+from services.tickets.domain import Ticket, TicketEvent
+
+log = get_logger("tickets.repository")
+
+MESSAGE_OF: dict[type[TicketEvent], type[Envelope[Any]]] = {
+    TicketOpenedData: TicketOpened,
+    TicketPrioritisedData: TicketPrioritised,
+    TicketRoutedData: TicketRouted,
+    TicketClaimedData: TicketClaimed,
+    TicketResolvedData: TicketResolved,
+    TicketEscalatedData: TicketEscalated,
+}
+
+
+@dataclass(frozen=True)
+class TicketHistory:
+    """A ticket's stored events and the ticket they add up to."""
+
+    ticket: Ticket
+    events: tuple[Envelope[Any], ...]
+
+    @classmethod
+    def of(cls, ticket_id: uuid.UUID, events: Sequence[Envelope[Any]]) -> TicketHistory:
+        return cls(Ticket.from_events(ticket_id, [e.data for e in events]), tuple(events))
+
+    def extended(self, events: Sequence[Envelope[Any]]) -> TicketHistory:
+        return TicketHistory(self.ticket.applied(e.data for e in events), self.events + tuple(events))
+
+    @property
+    def correlation_id(self) -> str:
+        """The original contact's correlation id, which an agent's changes carry on."""
+        return self.events[0].correlation_id
+
+    def read_model_row(self) -> dict[str, Any]:
+        return read_model.row(self.ticket, self.events[0].occurred_at, self.events[-1].occurred_at)
+
+
+@dataclass(frozen=True)
+class Change:
+    """New events for a ticket; ``before`` is None when they open it."""
+
+    before: TicketHistory | None
+    events: Sequence[Envelope[Any]]
+
+    @property
+    def expected_version(self) -> int:
+        return self.before.ticket.version if self.before else 0
+
+    def after(self, ticket_id: uuid.UUID) -> TicketHistory:
+        return self.before.extended(self.events) if self.before else TicketHistory.of(ticket_id, self.events)
+
+
+def recorded(
+    ticket_id: uuid.UUID,
+    events: Sequence[TicketEvent],
+    *,
+    at: datetime,
+    cause: Envelope[Any] | None = None,
+    correlation_id: str | None = None,
+) -> list[Envelope[Any]]:
+    """Wrap a decision's events in envelopes: caused by ``cause`` (a message) or by an agent."""
+    return [
+        new_envelope(
+            MESSAGE_OF[type(event)],
+            event,
+            ticket_id=ticket_id,
+            causation=cause,
+            correlation_id=correlation_id,
+            occurred_at=at,
+        )
+        for event in events
+    ]
+
+
+async def load(conn: AsyncConnection, ticket_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TicketHistory]:
+    streams = await event_store.load_streams(conn, ticket_ids)
+    return {ticket_id: TicketHistory.of(ticket_id, events) for ticket_id, events in streams.items()}
+
+
+async def find(conn: AsyncConnection, ref: str) -> uuid.UUID | None:
+    """The ticket a reference names: its id (a UUID) or its number (``HD-12``)."""
+    try:
+        ticket_id = uuid.UUID(ref)
+    except ValueError:
+        return await event_store.ticket_id_for_number(conn, ref)
+    return ticket_id if await event_store.known_tickets(conn, [ticket_id]) else None
+
+
+async def save(conn: AsyncConnection, changes: dict[uuid.UUID, Change]) -> None:
+    """Append every change's events and update the read model, in the caller's transaction."""
+    changes = {t: c for t, c in changes.items() if c.events}
+    await event_store.append_streams(conn, [event_store.Stream(c.expected_version, c.events) for c in changes.values()])
+    opened = [c.after(t).read_model_row() for t, c in changes.items() if c.before is None]
+    moved = [c.after(t).read_model_row() for t, c in changes.items() if c.before is not None]
+    await read_model.insert_rows(conn, opened)
+    await read_model.update_rows(conn, moved)
+
+
+async def rebuild_read_model(db: TicketDatabase, *, progress_every: int = 10_000) -> int:
+    """Throw the read model away and fold it again from the log; returns the tickets written.
+
+    One transaction: readers see the old read model until the new one is complete.
+    Appenders wait meanwhile (SQLite's write lock, PostgreSQL's append lock), so
+    no event can slip in between the log read here and the rows written here.
+    """
+    written = 0
+    async with db.writer.begin() as conn:
+        await event_store.lock_for_append(conn)
+        await read_model.clear(conn)
+        rows: list[dict[str, Any]] = []
+        stream: list[Envelope[Any]] = []
+        async for message in event_store.read_all(conn):
+            if stream and message.ticket_id != stream[0].ticket_id:
+                rows.append(TicketHistory.of(stream[0].ticket_id, stream).read_model_row())  # type: ignore[arg-type]
+                stream = []
+            stream.append(message)
+            if len(rows) >= 500:
+                written += await _flush(conn, rows, written, progress_every)
+        if stream:
+            rows.append(TicketHistory.of(stream[0].ticket_id, stream).read_model_row())  # type: ignore[arg-type]
+        written += await _flush(conn, rows, written, progress_every)
+    log.info("read model rebuilt", tickets=written)
+    return written
+
+
+async def _flush(conn: AsyncConnection, rows: list[dict[str, Any]], done: int, progress_every: int) -> int:
+    count = len(rows)
+    await read_model.insert_rows(conn, rows)
+    rows.clear()
+    if count and (done + count) // progress_every > done // progress_every:
+        log.info("rebuilding read model", tickets=done + count)
+    return count

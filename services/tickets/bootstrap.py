@@ -1,0 +1,61 @@
+"""Wiring: the ticket service's database, consumers, relay and HTTP API."""
+
+from __future__ import annotations
+
+from contracts.commands import TICKET_COMMANDS
+from contracts.incidents import IncidentIdentified
+from contracts.topics import INCIDENTS_IDENTIFIED, TICKET_COMMANDS_TOPIC
+from runtime.logs import get_logger
+from runtime.service import Service
+from runtime.settings import CommonSettings
+import services.tickets
+from services.tickets import problems
+from services.tickets.adapters.database import TicketDatabase
+from services.tickets.api import tickets_router
+from services.tickets.config import Settings
+from services.tickets.handlers import apply_commands, open_tickets
+from services.tickets.relay import Relay
+
+log = get_logger("tickets")
+
+
+def build(common: CommonSettings, settings: Settings) -> Service:
+    service = Service("tickets", common, settings, description=services.tickets.__doc__ or "")
+    db = TicketDatabase(settings.database_url)
+    relay = Relay(
+        db,
+        service.publisher,
+        batch_size=settings.relay_batch_size,
+        poll_interval_s=settings.relay_poll_interval_ms / 1000,
+    )
+
+    async def warn_about_dev_secret() -> None:
+        if settings.uses_dev_secret:
+            log.warning(
+                "INSECURE: agents' tokens are checked with the built-in development secret; "
+                "anyone can mint a valid token. Set TICKETS_JWT_SECRET (32+ random characters) in any deployment."
+            )
+
+    service.on_startup(warn_about_dev_secret)
+    service.on_startup(db.create_tables)
+    service.on_shutdown(db.close)
+    service.readiness.add("database", db.ping)
+
+    # A group per topic: a rebalance of one consumer does not pause the other.
+    service.subscribe(
+        INCIDENTS_IDENTIFIED,
+        open_tickets(db, relay.wake),
+        accepts=[IncidentIdentified],
+        group="helpdesk-tickets-incidents",
+    )
+    service.subscribe(
+        TICKET_COMMANDS_TOPIC,
+        apply_commands(db, relay.wake),
+        accepts=TICKET_COMMANDS,
+        group="helpdesk-tickets-commands",
+    )
+    service.add_worker("relay", relay.run)
+
+    service.app.include_router(tickets_router(db, settings, relay.wake))
+    problems.install(service.app)
+    return service

@@ -1,0 +1,166 @@
+"""Batch handlers: identified incidents open tickets, commands change them.
+
+Each batch is one transaction: the events of every ticket it touches, the
+read-model rows, and (for commands) the processed-command marks commit
+together or not at all, and only then does the runtime commit the offsets.
+Nothing is published from here; the relay publishes what was stored.
+
+Redelivery changes nothing. An incident's ticket id is derived from the
+channel's own message id, so the same incident finds its ticket already open;
+a command's id is remembered in ``processed_commands``, whatever the outcome.
+A command the ticket's rules reject (escalating a ticket to its own level, say)
+is recorded as processed and logged, not retried and not dead-lettered: the
+message is valid and was decided on; retrying would decide the same again.
+Dead letters are for messages that cannot be decided on at all (a command for
+a ticket that does not exist).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from contracts.commands import EscalateTicket, RouteTicket
+from contracts.envelope import Envelope
+from contracts.incidents import IncidentIdentified, IncidentIdentifiedData
+from runtime.consumer import Delivery, Handler, PoisonMessage
+from runtime.logs import get_logger, log_context
+from services.tickets.adapters import event_store, repository
+from services.tickets.adapters.database import TicketDatabase
+from services.tickets.adapters.event_store import ConcurrencyConflict, ProcessedCommand
+from services.tickets.adapters.repository import Change
+from services.tickets.domain import Ticket, TicketEvent, TicketRuleViolation, open_ticket
+from services.tickets.metrics import COMMANDS, TICKETS_OPENED
+
+log = get_logger("tickets.handlers")
+
+# Fixed forever: changing it would open a second ticket for an incident seen before.
+INCIDENT_NAMESPACE = uuid.UUID("5b0c1f57-3f0e-4a53-9d3b-8a4f1b2ce7d1")
+CONFLICT_ATTEMPTS = 3
+
+Appended = Callable[[], None]
+
+
+def ticket_id_for(incident: IncidentIdentifiedData) -> uuid.UUID:
+    """The ticket an incident opens: the same channel message always names the same ticket."""
+    return uuid.uuid5(INCIDENT_NAMESPACE, incident.partition_key)
+
+
+def open_tickets(db: TicketDatabase, appended: Appended) -> Handler:
+    async def handle(batch: Sequence[Delivery[IncidentIdentified]]) -> None:
+        incidents: dict[uuid.UUID, IncidentIdentified] = {}
+        for delivery in batch:
+            incidents.setdefault(ticket_id_for(delivery.message.data), delivery.message)
+        now = datetime.now(UTC)
+        async with db.writer.begin() as conn:
+            known = await event_store.known_tickets(conn, incidents)
+            new = {t: m for t, m in incidents.items() if t not in known}
+            numbers = await event_store.allocate_numbers(conn, list(new))
+            changes = {
+                t: Change(None, repository.recorded(t, [open_ticket(numbers[t], m.data)], at=now, cause=m))
+                for t, m in new.items()
+            }
+            await repository.save(conn, changes)
+        if new:
+            appended()
+        for incident in new.values():
+            TICKETS_OPENED.labels(incident.data.channel.value).inc()
+        # One line per batch, not per ticket: at a thousand incidents a second, logging would cost more than storing.
+        log.info(
+            "tickets opened",
+            opened=len(new),
+            already_open=len(incidents) - len(new),
+            numbers=_span(sorted(numbers.values(), key=lambda n: int(n[3:]))),
+        )
+
+    return handle
+
+
+def _span(numbers: list[str]) -> str | None:
+    return None if not numbers else numbers[0] if len(numbers) == 1 else f"{numbers[0]}..{numbers[-1]}"
+
+
+def apply_commands(db: TicketDatabase, appended: Appended) -> Handler:
+    async def handle(batch: Sequence[Delivery[Envelope[Any]]]) -> None:
+        commands = list({d.message.event_id: d.message for d in batch}.values())
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                outcomes, recorded_any = await _apply(db, commands)
+                break
+            except ConcurrencyConflict:
+                # An agent changed one of the tickets meanwhile: decide again on what is stored now.
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                log.info("a ticket changed during the batch, deciding again", attempt=attempt)
+        if recorded_any:
+            appended()
+        for command_type, outcome in outcomes:
+            COMMANDS.labels(command_type, outcome).inc()
+
+    return handle
+
+
+async def _apply(db: TicketDatabase, commands: list[Envelope[Any]]) -> tuple[list[tuple[str, str]], bool]:
+    """Decide every new command in order; returns (type, outcome) per command and whether events were stored."""
+    now = datetime.now(UTC)
+    async with db.writer.begin() as conn:
+        seen = await event_store.processed(conn, [c.event_id for c in commands])
+        todo = [c for c in commands if c.event_id not in seen]
+        histories = await repository.load(conn, [_ticket_of(c) for c in todo])
+        tickets = {ticket_id: history.ticket for ticket_id, history in histories.items()}
+        pending: dict[uuid.UUID, list[Envelope[Any]]] = {t: [] for t in histories}
+        marks, outcomes = [], [(c.type, "duplicate") for c in commands if c.event_id in seen]
+        for command in todo:
+            ticket_id = _ticket_of(command)
+            if ticket_id not in tickets:
+                raise PoisonMessage(f"{command.type} {command.event_id} is for unknown ticket {ticket_id}")
+            outcome, events = _decide(tickets[ticket_id], command)
+            envelopes = repository.recorded(ticket_id, events, at=now, cause=command)
+            tickets[ticket_id] = tickets[ticket_id].applied(events)
+            pending[ticket_id].extend(envelopes)
+            marks.append(ProcessedCommand(command.event_id, ticket_id, outcome))
+            outcomes.append((command.type, outcome.partition(":")[0]))
+        await repository.save(conn, {t: Change(histories[t], events) for t, events in pending.items()})
+        await event_store.mark_processed(conn, marks, now)
+    return outcomes, any(pending.values())
+
+
+def _ticket_of(command: Envelope[Any]) -> uuid.UUID:
+    if command.ticket_id is None:
+        raise PoisonMessage(f"{command.type} {command.event_id} names no ticket_id")
+    return command.ticket_id
+
+
+def _decide(ticket: Ticket, command: Envelope[Any]) -> tuple[str, list[TicketEvent]]:
+    """The command's events and its outcome: applied, unchanged or rejected:<rule>."""
+    try:
+        events = _events_for(ticket, command)
+    except TicketRuleViolation as violation:
+        with log_context(correlation_id=command.correlation_id, ticket_number=ticket.number):
+            log.warning(
+                "command rejected by the ticket's rules",
+                command=command.type,
+                command_id=str(command.event_id),
+                rule=violation.rule,
+                reason=violation.message,
+            )
+        return f"rejected:{violation.rule}", []
+    return ("applied" if events else "unchanged"), events
+
+
+def _events_for(ticket: Ticket, command: Envelope[Any]) -> list[TicketEvent]:
+    match command:
+        case RouteTicket(data=d):
+            return ticket.route(
+                priority=d.priority,
+                priority_rule=d.priority_rule,
+                priority_reason=d.priority_reason,
+                queue=d.queue,
+                queue_rule=d.queue_rule,
+                queue_reason=d.queue_reason,
+            )
+        case EscalateTicket(data=d):
+            return ticket.escalate(level=d.level, queue=d.queue, reason=d.reason)
+    raise PoisonMessage(f"the ticket service does not handle {command.type}")

@@ -1,0 +1,116 @@
+"""The outbox relay: the only path from the ticket log to Kafka.
+
+It tails ``ticket_events`` in position order from where it last stopped,
+publishes each event as its contract message (with the event id it was stored
+under, so a republished event is recognisably the same) keyed by ticket id,
+waits until Kafka has acknowledged the whole batch, and only then saves the
+new position. A crash between publishing and saving republishes that batch
+after the restart: consumers deduplicate by event id. Nothing is ever skipped
+(positions become visible in commit order; see ``adapters/event_store.py``).
+
+It wakes as soon as this process appended, and otherwise looks every poll
+interval for what other replicas appended. On PostgreSQL one replica relays
+at a time (it holds an advisory lock); the others stand by, so the topic does
+not carry every event once per replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from contracts.topics import TICKET_EVENTS_TOPIC
+from runtime.kafka import Outgoing, Publisher
+from runtime.logs import get_logger
+from services.tickets.adapters import event_store
+from services.tickets.adapters.database import TicketDatabase
+from services.tickets.metrics import RELAY_LAG, RELAY_PUBLISHED
+
+log = get_logger("tickets.relay")
+
+RELAY_NAME = "ticket-events"
+LEADER_LOCK_KEY = 0x4844_7265_6C61  # "HDrela": one advisory lock id for the ticket relay
+LAG_EVERY_S = 1.0
+
+
+class Relay:
+    def __init__(
+        self, db: TicketDatabase, publisher: Publisher, *, batch_size: int = 500, poll_interval_s: float = 0.05
+    ) -> None:
+        self._db = db
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._appended = asyncio.Event()
+        self._lag_measured_at = 0.0
+
+    def wake(self) -> None:
+        """Called after this process committed new events."""
+        self._appended.set()
+
+    async def run(self) -> None:
+        async with self._leadership():
+            async with self._db.reader.connect() as conn:
+                position = await event_store.relay_position(conn, RELAY_NAME)
+            log.info("relay started", position=position)
+            while True:
+                # Clear before reading: an append committed after this line wakes the wait below.
+                self._appended.clear()
+                published, position = await self.relay_once(position)
+                if published < self._batch_size:
+                    await self._wait()
+
+    async def relay_once(self, position: int) -> tuple[int, int]:
+        """Publish the next batch after ``position``; returns (events published, new position)."""
+        async with self._db.reader.connect() as conn:
+            batch = await event_store.read_after(conn, position, self._batch_size)
+            await self._measure_lag(conn, position)
+        if not batch:
+            return 0, position
+        await self._publisher.publish_all(
+            [Outgoing(TICKET_EVENTS_TOPIC, stored.message, str(stored.message.ticket_id)) for stored in batch]
+        )
+        position = batch[-1].position
+        async with self._db.writer.begin() as conn:
+            await event_store.save_relay_position(conn, RELAY_NAME, position)
+        RELAY_PUBLISHED.inc(len(batch))
+        log.debug("ticket events relayed", events=len(batch), position=position)
+        return len(batch), position
+
+    async def _wait(self) -> None:
+        try:
+            await asyncio.wait_for(self._appended.wait(), self._poll_interval_s)
+        except TimeoutError:
+            pass
+
+    async def _measure_lag(self, conn: AsyncConnection, position: int) -> None:
+        now = time.monotonic()
+        if now - self._lag_measured_at >= LAG_EVERY_S:
+            self._lag_measured_at = now
+            RELAY_LAG.set(await event_store.count_after(conn, position))
+
+    @asynccontextmanager
+    async def _leadership(self) -> AsyncIterator[None]:
+        """On PostgreSQL, hold the relay's advisory lock while relaying (wait for it on a standby)."""
+        if not self._db.is_postgres:
+            yield
+            return
+        async with self._db.writer.connect() as conn:
+            announced = False
+            while not (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK_KEY})).scalar():
+                await conn.commit()
+                if not announced:
+                    log.info("another replica is relaying; standing by")
+                    announced = True
+                await asyncio.sleep(1.0)
+            await conn.commit()
+            try:
+                yield
+            finally:
+                # The lock belongs to the session: release it before the connection goes back to the pool.
+                await conn.invalidate()

@@ -1,0 +1,264 @@
+"""The ticket's rules, on the aggregate alone (no storage, no Kafka)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts.incidents import Channel, CustomerProfile, IncidentIdentifiedData
+from contracts.tickets import (
+    TicketClaimedData,
+    TicketEscalatedData,
+    TicketPrioritisedData,
+    TicketResolvedData,
+    TicketRoutedData,
+)
+from services.tickets.domain import Status, Ticket, TicketRuleViolation, open_ticket
+
+TICKET_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
+
+
+def incident(**changes: object) -> IncidentIdentifiedData:
+    fields: dict[str, object] = {
+        "channel": Channel.EMAIL,
+        "channel_message_id": "msg-1",
+        "received_at": datetime(2025, 3, 1, 9, 30, tzinfo=UTC),
+        "subject": "Printer on fire",
+        "description": "Third floor printer is smoking",
+        "components": ["printer-3f"],
+        "impact": "high",
+        "customer": CustomerProfile(identified=True, identified_by="email", customer_id="c-7", name="Ada"),
+    }
+    fields.update(changes)
+    return IncidentIdentifiedData(**fields)  # type: ignore[arg-type]
+
+
+def new_ticket() -> Ticket:
+    return Ticket.from_events(TICKET_ID, [open_ticket("HD-1", incident())])
+
+
+def routed(ticket: Ticket, priority: int = 2, queue: str = "service-desk") -> Ticket:
+    return ticket.applied(ticket.route(**route_args(priority, queue)))
+
+
+def route_args(priority: int = 2, queue: str = "service-desk") -> dict[str, object]:
+    return {
+        "priority": priority,
+        "priority_rule": "vip",
+        "priority_reason": "VIP customer",
+        "queue": queue,
+        "queue_rule": "printers",
+        "queue_reason": "component printer-3f",
+    }
+
+
+def rule_of(excinfo: pytest.ExceptionInfo[TicketRuleViolation]) -> str:
+    return excinfo.value.rule
+
+
+# --- opening and folding --------------------------------------------------------
+
+
+def test_an_opened_ticket_holds_the_incident_and_waits_unrouted_at_level_one() -> None:
+    ticket = new_ticket()
+    assert ticket.number == "HD-1"
+    assert ticket.version == 1
+    assert ticket.status is Status.OPEN
+    assert ticket.subject == "Printer on fire"
+    assert ticket.components == ("printer-3f",)
+    assert ticket.customer.customer_id == "c-7"
+    assert ticket.reported_at == datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+    assert (ticket.priority, ticket.queue, ticket.level, ticket.assignee) == (None, None, 1, None)
+
+
+def test_a_stream_must_start_with_the_opening() -> None:
+    with pytest.raises(ValueError, match="must start with ticket.opened"):
+        Ticket.from_events(TICKET_ID, [TicketClaimedData(number="HD-1", version=1, agent_id="alice")])
+
+
+def test_an_event_out_of_version_order_is_refused() -> None:
+    with pytest.raises(ValueError, match="does not follow"):
+        new_ticket().apply(TicketClaimedData(number="HD-1", version=3, agent_id="alice"))
+
+
+def test_folding_a_whole_stream_gives_the_state_its_events_describe() -> None:
+    ticket = Ticket.from_events(
+        TICKET_ID,
+        [
+            open_ticket("HD-1", incident()),
+            TicketPrioritisedData(number="HD-1", version=2, priority=1, rule="r", reason="x", by="routing"),
+            TicketRoutedData(number="HD-1", version=3, queue="l1", rule="r", reason="x"),
+            TicketEscalatedData(number="HD-1", version=4, level=2, queue="l2", reason="late"),
+            TicketClaimedData(number="HD-1", version=5, agent_id="bob"),
+            TicketResolvedData(number="HD-1", version=6, resolution="Replaced fuser", resolved_by="bob"),
+        ],
+    )
+    assert (ticket.version, ticket.priority, ticket.queue, ticket.level) == (6, 1, "l2", 2)
+    assert (ticket.status, ticket.assignee, ticket.resolved_by) == (Status.RESOLVED, "bob", "bob")
+    assert ticket.resolution == "Replaced fuser"
+
+
+# --- routing -------------------------------------------------------------------
+
+
+def test_routing_an_unrouted_ticket_records_its_priority_then_its_queue() -> None:
+    events = new_ticket().route(**route_args(2, "service-desk"))
+    assert [type(e) for e in events] == [TicketPrioritisedData, TicketRoutedData]
+    prioritised, routed_to = events
+    assert isinstance(prioritised, TicketPrioritisedData) and isinstance(routed_to, TicketRoutedData)
+    assert (prioritised.version, prioritised.priority, prioritised.rule, prioritised.by) == (2, 2, "vip", "routing")
+    assert (routed_to.version, routed_to.queue, routed_to.reason) == (3, "service-desk", "component printer-3f")
+
+
+def test_a_later_route_records_only_what_changed() -> None:
+    ticket = routed(new_ticket(), priority=2, queue="service-desk")
+    only_queue = ticket.route(**route_args(2, "network"))
+    assert [type(e) for e in only_queue] == [TicketRoutedData]
+    assert only_queue[0].version == 4
+    only_priority = ticket.route(**route_args(1, "service-desk"))
+    assert [type(e) for e in only_priority] == [TicketPrioritisedData]
+
+
+def test_the_same_route_again_records_nothing() -> None:
+    ticket = routed(new_ticket())
+    assert ticket.route(**route_args()) == []
+
+
+def test_a_priority_outside_one_to_five_is_a_rule_violation() -> None:
+    with pytest.raises(TicketRuleViolation) as excinfo:
+        new_ticket().route(**route_args(priority=6))
+    assert rule_of(excinfo) == "priority_out_of_range"
+
+
+def test_routing_a_resolved_ticket_records_nothing() -> None:
+    ticket = new_ticket()
+    ticket = ticket.applied(ticket.claim("alice"))
+    ticket = ticket.applied(ticket.resolve("alice", "done"))
+    assert ticket.route(**route_args()) == []
+
+
+# --- claiming ------------------------------------------------------------------
+
+
+def test_claiming_an_open_ticket_makes_the_agent_its_owner_and_puts_it_in_progress() -> None:
+    ticket = routed(new_ticket())
+    events = ticket.claim("alice")
+    assert events == [TicketClaimedData(number="HD-1", version=4, agent_id="alice")]
+    claimed = ticket.applied(events)
+    assert (claimed.status, claimed.assignee) == (Status.IN_PROGRESS, "alice")
+
+
+def test_claiming_a_ticket_one_already_owns_records_nothing() -> None:
+    ticket = new_ticket()
+    ticket = ticket.applied(ticket.claim("alice"))
+    assert ticket.claim("alice") == []
+
+
+def test_claiming_someone_elses_ticket_is_a_rule_violation() -> None:
+    ticket = new_ticket()
+    ticket = ticket.applied(ticket.claim("alice"))
+    with pytest.raises(TicketRuleViolation) as excinfo:
+        ticket.claim("bob")
+    assert rule_of(excinfo) == "claimed_by_another_agent"
+    assert "alice" in excinfo.value.message
+
+
+def test_a_resolved_ticket_cannot_be_claimed_even_by_its_owner() -> None:
+    ticket = new_ticket()
+    ticket = ticket.applied(ticket.claim("alice"))
+    ticket = ticket.applied(ticket.resolve("alice", "done"))
+    for agent in ("alice", "bob"):
+        with pytest.raises(TicketRuleViolation) as excinfo:
+            ticket.claim(agent)
+        assert rule_of(excinfo) == "ticket_resolved"
+
+
+def test_a_blank_agent_id_cannot_claim() -> None:
+    with pytest.raises(TicketRuleViolation) as excinfo:
+        new_ticket().claim("  ")
+    assert rule_of(excinfo) == "agent_required"
+
+
+# --- resolving -----------------------------------------------------------------
+
+
+def test_the_owner_resolves_with_a_resolution() -> None:
+    ticket = new_ticket()
+    ticket = ticket.applied(ticket.claim("alice"))
+    events = ticket.resolve("alice", "Replaced the fuser")
+    assert events == [TicketResolvedData(number="HD-1", version=3, resolution="Replaced the fuser", resolved_by="alice")]
+    assert ticket.applied(events).status is Status.RESOLVED
+
+
+@pytest.mark.parametrize("owner", [None, "bob"])
+def test_only_the_owner_can_resolve(owner: str | None) -> None:
+    ticket = new_ticket()
+    if owner:
+        ticket = ticket.applied(ticket.claim(owner))
+    with pytest.raises(TicketRuleViolation) as excinfo:
+        ticket.resolve("alice", "done")
+    assert rule_of(excinfo) == "only_owner_can_resolve"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+def test_a_blank_resolution_is_a_rule_violation_naming_the_rule(text: str) -> None:
+    ticket = new_ticket()
+    ticket = ticket.applied(ticket.claim("alice"))
+    with pytest.raises(TicketRuleViolation) as excinfo:
+        ticket.resolve("alice", text)
+    assert rule_of(excinfo) == "resolution_required"
+    assert "resolution_required" in str(excinfo.value)
+
+
+def test_resolving_again_with_the_same_resolution_records_nothing_but_a_different_one_is_refused() -> None:
+    ticket = new_ticket()
+    ticket = ticket.applied(ticket.claim("alice"))
+    ticket = ticket.applied(ticket.resolve("alice", "done"))
+    assert ticket.resolve("alice", "done") == []
+    with pytest.raises(TicketRuleViolation) as excinfo:
+        ticket.resolve("alice", "something else")
+    assert rule_of(excinfo) == "ticket_resolved"
+
+
+# --- escalating ----------------------------------------------------------------
+
+
+def test_escalating_an_unclaimed_ticket_moves_it_up_a_level_into_that_levels_queue() -> None:
+    ticket = routed(new_ticket())
+    events = ticket.escalate(level=2, queue="second-line", reason="no response within 15 minutes")
+    assert events == [
+        TicketEscalatedData(number="HD-1", version=4, level=2, queue="second-line", reason="no response within 15 minutes")
+    ]
+    escalated = ticket.applied(events)
+    assert (escalated.level, escalated.queue, escalated.status, escalated.assignee) == (2, "second-line", Status.OPEN, None)
+
+
+@pytest.mark.parametrize("level", [1, 2])
+def test_escalation_must_raise_the_level(level: int) -> None:
+    ticket = new_ticket()
+    ticket = ticket.applied(ticket.escalate(level=2, queue="second-line", reason="late"))
+    with pytest.raises(TicketRuleViolation) as excinfo:
+        ticket.escalate(level=level, queue="second-line", reason="late again")
+    assert rule_of(excinfo) == "escalation_must_raise_level"
+
+
+def test_escalating_a_claimed_ticket_records_nothing() -> None:
+    ticket = new_ticket()
+    ticket = ticket.applied(ticket.claim("alice"))
+    assert ticket.escalate(level=2, queue="second-line", reason="late") == []
+
+
+def test_escalation_racing_a_resolution_records_nothing_rather_than_failing() -> None:
+    ticket = new_ticket()
+    ticket = ticket.applied(ticket.claim("alice"))
+    ticket = ticket.applied(ticket.resolve("alice", "done"))
+    assert ticket.escalate(level=2, queue="second-line", reason="late") == []
+
+
+def test_commands_never_change_the_ticket_they_are_asked_of() -> None:
+    ticket = routed(new_ticket())
+    ticket.claim("alice")
+    ticket.escalate(level=3, queue="third-line", reason="late")
+    assert (ticket.version, ticket.assignee, ticket.level) == (3, None, 1)
