@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.kafka.security import parse_security
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import REGISTRY
 
 from contracts.envelope import Envelope
@@ -40,7 +43,35 @@ def make_broker(service: str, settings: CommonSettings, *, description: str = ""
         log_level=logging.DEBUG,  # per-message lines; our handlers log what matters
         description=description or f"helpdesk {service} service",
         middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=f"helpdesk-{service}")],
+        security=broker_security(settings),
     )
+
+
+_SASL = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
+
+
+def broker_security(settings: CommonSettings) -> BaseSecurity | None:
+    """TLS and SASL towards Kafka as the KAFKA_SECURITY_* settings say (None: PLAINTEXT)."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = _ssl_context(settings) if protocol.endswith("SSL") else None
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context)
+    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+    sasl = _SASL[settings.kafka_sasl_mechanism]
+    return sasl(settings.kafka_sasl_username or "", password, ssl_context=context, use_ssl=context is not None)
+
+
+def client_security_options(settings: CommonSettings) -> dict[str, Any]:
+    """The same security as keyword arguments of aiokafka's own clients (the topics admin)."""
+    return parse_security(broker_security(settings))
+
+
+def _ssl_context(settings: CommonSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(settings.kafka_ssl_ca_file) if settings.kafka_ssl_ca_file else None)
+    context.check_hostname = settings.kafka_ssl_check_hostname
+    return context
 
 
 def headers_for(message: Envelope[Any]) -> dict[str, str]:

@@ -49,7 +49,8 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     # Per-message chatter from libraries would drown the service's own lines.
     for noisy in ("aiokafka", "faststream", "uvicorn.access", "sqlalchemy.engine"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    for name in ("uvicorn", "uvicorn.error"):
+    # These libraries install their own console handlers; their lines go through ours instead.
+    for name in ("uvicorn", "uvicorn.error", "faststream"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     structlog.contextvars.clear_contextvars()

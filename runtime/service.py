@@ -11,6 +11,7 @@ close storage. Nothing half-done is committed.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -160,4 +161,12 @@ class Service:
             timeout_graceful_shutdown=int(self.http.shutdown_timeout_s),
             lifespan="on",
         )
+        # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; a completed drain
+        # is a clean exit (status 0), which is what an orchestrator should see.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_cleanly)
         uvicorn.Server(config).run()
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)

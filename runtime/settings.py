@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, FilePath, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
@@ -44,6 +44,35 @@ class CommonSettings(BaseSettings):
     kafka_connect_timeout_s: float = Field(default=60.0, gt=0, description="How long start-up waits for Kafka.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = Field(default="json", description="'console' for humans at a terminal.")
+
+    # Security towards Kafka. PLAINTEXT is for a laptop; a deployment uses SASL_SSL with
+    # one SCRAM principal per service, so ACLs can give each only the topics it needs.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How to talk to Kafka: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism when the protocol is SASL_*."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="The service's Kafka principal (SASL_*).")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, validate_default=True, description="Its password (SASL_*); from a Secret."
+    )
+    kafka_ssl_ca_file: FilePath | None = Field(
+        default=None, description="PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); system CAs if unset."
+    )
+    kafka_ssl_check_hostname: bool = Field(default=True, description="Check the broker's certificate names its host.")
+
+    @field_validator("kafka_sasl_password")
+    @classmethod
+    def _sasl_needs_credentials(cls, password: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # Validated after the protocol and the username (field order), so both are known here.
+        if str(info.data.get("kafka_security_protocol", "")).startswith("SASL_"):
+            if not info.data.get("kafka_sasl_username") or password is None or not password.get_secret_value():
+                raise ValueError(
+                    "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are both required "
+                    f"when KAFKA_SECURITY_PROTOCOL is {info.data['kafka_security_protocol']}"
+                )
+        return password
 
 
 class HttpSettings(BaseSettings):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -24,9 +26,15 @@ async def ensure_topics(
     replication_factor: int = 1,
     min_insync_replicas: int = 1,
     topics: tuple[Topic, ...] = ALL_TOPICS,
+    security: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """Create missing topics; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="helpdesk-topics-admin")
+    """Create missing topics; return the names created.
+
+    ``security`` holds aiokafka's TLS/SASL arguments (``runtime.kafka.client_security_options``).
+    """
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers.split(","), client_id="helpdesk-topics-admin", **(security or {})
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -57,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replication-factor", type=int, default=1)
     parser.add_argument("--min-insync-replicas", type=int, default=1)
     args = parser.parse_args(argv)
+    from runtime.kafka import client_security_options
     from runtime.settings import CommonSettings, ConfigError, load
 
     try:
@@ -67,10 +76,16 @@ def main(argv: list[str] | None = None) -> int:
     servers = args.bootstrap_servers or common.kafka_bootstrap_servers
     prefix = common.kafka_topic_prefix if args.prefix is None else args.prefix
     created = asyncio.run(
-        ensure_topics(servers, prefix, replication_factor=args.replication_factor, min_insync_replicas=args.min_insync_replicas)
+        ensure_topics(
+            servers,
+            prefix,
+            replication_factor=args.replication_factor,
+            min_insync_replicas=args.min_insync_replicas,
+            security=client_security_options(common),
+        )
     )
     for name in created:
-        print(f"created {prefix}{name}")
+        print(f"created {name}")
     print(f"{len(ALL_TOPICS)} topics present ({len(created)} created) on {servers}")
     return 0
 
