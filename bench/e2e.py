@@ -35,6 +35,7 @@ from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.registry import parse_message
 from contracts.topics import INCIDENTS_REPORTED, TICKET_EVENTS_TOPIC
@@ -140,6 +141,10 @@ async def latency(producer: AIOKafkaProducer, topic: str, watcher: RoutedWatcher
 
 async def raw_kafka(bootstrap: str, topic: str, n: int = 100_000) -> float:
     payload = b"x" * 700  # about the size of an incident message
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])
+    await admin.close()
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2)
     await consumer.start()
