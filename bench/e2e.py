@@ -40,6 +40,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from contracts.registry import parse_message
 from contracts.topics import INCIDENTS_REPORTED, TICKET_EVENTS_TOPIC
 from devtools.demo import agent_token, find_ticket
+from devtools.lag import groups_lag
 from devtools.processes import Suite, free_port
 from runtime.topics_admin import ensure_topics
 from devtools.demo import sample_incident as incident
@@ -89,6 +90,30 @@ class RoutedWatcher:
         if self._task:
             self._task.cancel()
         await self.consumer.stop()
+
+
+async def drained(bootstrap: str, prefix: str, timeout: float = 300.0) -> None:
+    """Wait until every consumer group of the suite has caught up (escalation and notify included)."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        lag = await groups_lag(bootstrap, prefix)
+        if lag and not any(lag.values()):
+            return
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"consumers still behind after {timeout:.0f}s: {lag}")
+        progress(f"waiting for consumers to catch up: {sum(lag.values())} records behind")
+        await asyncio.sleep(2)
+
+
+async def warm_up(producer: AIOKafkaProducer, topic: str, watcher: RoutedWatcher) -> None:
+    """One incident through the whole path first, so consumer groups have their partitions."""
+    message = incident("Warm-up incident", email="warmup@customers.example")
+    await producer.send_and_wait(topic, message.model_dump_json().encode(), key=message.data.partition_key.encode())
+    deadline = time.perf_counter() + 120
+    while message.correlation_id not in watcher.routed:
+        if time.perf_counter() > deadline:
+            raise RuntimeError("the warm-up incident was not routed within 120 s")
+        await asyncio.sleep(0.1)
 
 
 async def throughput(producer: AIOKafkaProducer, topic: str, watcher: RoutedWatcher, n: int) -> tuple[float, list[str]]:
@@ -199,9 +224,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     await producer.start()
     topic = prefix + INCIDENTS_REPORTED.name
     try:
+        await warm_up(producer, topic, watcher)
         progress(f"throughput: {args.incidents} incidents")
         rate, ids = await throughput(producer, topic, watcher, args.incidents)
         await check_visible_over_http(suite, watcher, random.sample(ids, min(50, len(ids))))
+        await drained(bootstrap, prefix)
         progress(f"throughput {rate:.0f} incidents/s; latency at {args.rate}/s for {args.latency_seconds}s")
         lat = await latency(producer, topic, watcher, args.rate, args.latency_seconds)
         lat.sort()

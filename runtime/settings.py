@@ -66,12 +66,12 @@ class CommonSettings(BaseSettings):
     @classmethod
     def _sasl_needs_credentials(cls, password: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         # Validated after the protocol and the username (field order), so both are known here.
-        if str(info.data.get("kafka_security_protocol", "")).startswith("SASL_"):
-            if not info.data.get("kafka_sasl_username") or password is None or not password.get_secret_value():
-                raise ValueError(
-                    "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are both required "
-                    f"when KAFKA_SECURITY_PROTOCOL is {info.data['kafka_security_protocol']}"
-                )
+        protocol = str(info.data.get("kafka_security_protocol", ""))
+        has_credentials = bool(info.data.get("kafka_sasl_username")) and bool(password and password.get_secret_value())
+        if protocol.startswith("SASL_") and not has_credentials:
+            raise ValueError(
+                f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are both required when KAFKA_SECURITY_PROTOCOL is {protocol}"
+            )
         return password
 
 

@@ -13,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from contracts.envelope import new_envelope
 from contracts.incidents import IncidentReported, IncidentReportedData
 from contracts.topics import Topic
+from devtools.lag import group_lag  # noqa: F401 - part of this module's helpers
 
 
 def incident(subject: str = "Printer on fire", *, message_id: str | None = None, **contact: str) -> IncidentReported:
@@ -57,25 +58,6 @@ async def read_all(bootstrap: str, topic: str, *, at_least: int = 1, timeout: fl
     finally:
         await consumer.stop()
     return records
-
-
-async def group_lag(bootstrap: str, group: str, topic: str) -> int:
-    """How many records of ``topic`` the consumer group has not committed yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await admin.start()
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
-        if not partitions:
-            await consumer.topics()
-            partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
-        ends = await consumer.end_offsets(partitions)
-        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
-        return sum(ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0) for tp in partitions)
-    finally:
-        await consumer.stop()
-        await admin.close()
 
 
 async def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # type: ignore[no-untyped-def]

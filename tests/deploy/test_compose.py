@@ -1,0 +1,148 @@
+"""docker-compose.yml: valid for Compose, and everything it names exists in the code.
+
+No Docker engine runs here, so the file is checked with ``docker-compose config``
+(Debian's docker-compose) and by reading what it resolves to.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from functools import cache
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.repo import (
+    DEFAULT_PORTS,
+    DEPLOY,
+    REPO,
+    SERVICES,
+    prefix_of,
+    service_env_vars,
+)
+
+COMPOSE = REPO / "docker-compose.yml"
+CONFIG_FILE_VARS = {"INTAKE_DIRECTORY_FILE", "ROUTING_RULES_FILE", "ESCALATION_LEVELS_FILE"}
+
+
+@cache
+def resolved() -> dict[str, Any]:
+    """The file as Compose understands it (anchors merged, paths absolute)."""
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        raise RuntimeError("docker-compose not found: apt-get install docker-compose (.ci/run does)")
+    out = subprocess.run(
+        [compose, "-f", str(COMPOSE), "config"], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert out.returncode == 0, out.stderr
+    return yaml.safe_load(out.stdout)
+
+
+def volumes(spec: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(type, source, target) of each volume, from the long or the short ("src:dst:ro") syntax."""
+    found = []
+    for volume in spec.get("volumes", []):
+        if isinstance(volume, dict):
+            found.append((volume["type"], volume["source"], volume["target"]))
+        else:
+            source, target = volume.split(":")[:2]
+            found.append(("bind" if source.startswith(("/", ".")) else "volume", source, target))
+    return found
+
+
+def test_compose_accepts_the_file() -> None:
+    quiet = subprocess.run(
+        [shutil.which("docker-compose") or "docker-compose", "-f", str(COMPOSE), "config", "-q"],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    assert set(SERVICES) | {"kafka", "postgres", "mailpit", "init", "prometheus", "grafana"} <= set(resolved()["services"])
+
+
+def test_kafka_is_the_official_image_in_kraft_mode() -> None:
+    kafka = resolved()["services"]["kafka"]
+    assert kafka["image"] == "apache/kafka:4.1.1"
+    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert kafka["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # topics come from `init`
+    assert "healthcheck" in kafka
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_runs_its_module_with_variables_it_reads_on_its_port(service: str) -> None:
+    spec = resolved()["services"][service]
+    assert spec["command"] == ["python", "-m", f"services.{service}"]
+    assert (REPO / "services" / service / "__main__.py").is_file()
+    env = spec["environment"]
+    unknown = set(env) - set(service_env_vars(service))
+    assert not unknown, f"{service} does not read {sorted(unknown)}"
+    port = int(env.get(f"{prefix_of(service)}HTTP_PORT", DEFAULT_PORTS[service]))
+    assert port == DEFAULT_PORTS[service] == service_env_vars(service)[f"{prefix_of(service)}HTTP_PORT"]
+    assert env[f"{prefix_of(service)}HTTP_HOST"] == "0.0.0.0"
+    assert [(int(p["published"]), p["target"]) for p in spec["ports"]] == [(port, port)]
+    assert f"http://127.0.0.1:{port}/readyz" in " ".join(spec["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_starts_after_the_topics_exist_and_its_dependencies_are_healthy(service: str) -> None:
+    spec = resolved()["services"][service]
+    depends = spec["depends_on"]
+    assert depends["init"]["condition"] == "service_completed_successfully"
+    assert depends["kafka"]["condition"] == "service_healthy"
+    if f"{prefix_of(service)}DATABASE_URL" in spec["environment"]:
+        assert spec["environment"][f"{prefix_of(service)}DATABASE_URL"].startswith("postgresql+asyncpg://")
+        assert depends["postgres"]["condition"] == "service_healthy"
+    assert spec["read_only"] is True and spec["user"] == "10001:10001" and spec["cap_drop"] == ["ALL"]
+
+
+def test_the_init_service_creates_the_topics_once() -> None:
+    init = resolved()["services"]["init"]
+    assert init["command"][:3] == ["python", "-m", "runtime.topics_admin"]
+    assert init["restart"] == "no"
+    assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert set(init["environment"]) <= set(service_env_vars("routing"))  # only shared settings
+
+
+def test_every_mounted_file_exists_and_every_configuration_variable_points_at_a_mount() -> None:
+    for name, spec in resolved()["services"].items():
+        mounts = {}
+        for kind, source, target in volumes(spec):
+            if kind == "bind":
+                assert (REPO / source).exists(), f"{name}: {source} does not exist"
+                mounts[target] = REPO / source
+        for var, value in spec.get("environment", {}).items():
+            if var in CONFIG_FILE_VARS:
+                assert value in mounts, f"{name}: {var}={value} is not mounted"
+    declared = set(resolved().get("volumes", {}))
+    used = {source for s in resolved()["services"].values() for kind, source, _ in volumes(s) if kind == "volume"}
+    assert used == declared
+
+
+def test_the_databases_compose_creates_are_the_ones_the_services_use() -> None:
+    sql = (DEPLOY / "components" / "dev-infra" / "postgres-init.sql").read_text()
+    for service in ("tickets", "escalation", "notify"):
+        url = resolved()["services"][service]["environment"][f"{prefix_of(service)}DATABASE_URL"]
+        database = url.rsplit("/", 1)[1]
+        assert f"CREATE DATABASE {database} " in sql
+
+
+def test_prometheus_scrapes_every_service_where_it_listens_and_loads_the_alerts() -> None:
+    config = yaml.safe_load((DEPLOY / "compose" / "prometheus" / "prometheus.yml").read_text())
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    for service in SERVICES:
+        assert targets[service] == [f"{service}:{DEFAULT_PORTS[service]}"]
+    assert "kafka-exporter" in targets and "kafka-exporter" in resolved()["services"]
+    mounts = {target for kind, _, target in volumes(resolved()["services"]["prometheus"]) if kind == "bind"}
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"] and "/etc/prometheus/alerts.yml" in mounts
+
+
+def test_grafana_is_provisioned_with_the_dashboard() -> None:
+    grafana = resolved()["services"]["grafana"]
+    mounts = {target: (REPO / source).resolve() for kind, source, target in volumes(grafana) if kind == "bind"}
+    provider = yaml.safe_load((mounts["/etc/grafana/provisioning"] / "dashboards" / "helpdesk.yml").read_text())
+    dashboards_dir = provider["providers"][0]["options"]["path"]
+    assert mounts[f"{dashboards_dir}/helpdesk.json"] == DEPLOY / "base" / "monitoring" / "helpdesk-dashboard.json"
+    datasource = yaml.safe_load((mounts["/etc/grafana/provisioning"] / "datasources" / "prometheus.yml").read_text())
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+

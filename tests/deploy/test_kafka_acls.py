@@ -1,0 +1,59 @@
+"""deploy/kafka/acls.yaml grants each service exactly what its code uses.
+
+Read from the source: ``service.subscribe(TOPIC, ..., group=...)`` is a topic it
+consumes as a group (default group ``helpdesk-<service>``), and
+``Outgoing(TOPIC, ...)`` / ``publisher.publish(TOPIC, ...)`` a topic it writes.
+Every consumer may also write the dead-letter topic (runtime/consumer.py does).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+import contracts.topics as registry
+from tests.deploy.repo import DEPLOY, REPO, SERVICES
+
+TOPIC_CONSTANTS = {name: value.name for name, value in vars(registry).items() if isinstance(value, registry.Topic)}
+PRINCIPALS = yaml.safe_load((DEPLOY / "kafka" / "acls.yaml").read_text())["principals"]
+
+
+def _call_name(call: ast.Call) -> str:
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+
+
+def uses_in_code(service: str) -> tuple[set[tuple[str, str]], set[str]]:
+    """((topic, group) consumed, topics produced) as the service's source says."""
+    consumes, produces = set(), set()
+    for path in Path(REPO / "services" / service).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Name):
+                continue
+            topic = TOPIC_CONSTANTS.get(node.args[0].id)
+            if topic is None:
+                continue
+            name = _call_name(node)
+            if name == "subscribe":
+                group = next((k.value.value for k in node.keywords if k.arg == "group"), f"helpdesk-{service}")
+                consumes.add((topic, group))
+            elif name in {"Outgoing", "publish", "publish_raw"}:
+                produces.add(topic)
+    return consumes, produces
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_service_principal_is_granted_exactly_what_its_code_uses(service: str) -> None:
+    consumes, produces = uses_in_code(service)
+    assert consumes, f"found no subscription in services/{service}"
+    grants = PRINCIPALS[f"helpdesk-{service}"]
+    assert {(c["topic"], c["group"]) for c in grants["consumes"]} == consumes
+    assert set(grants["produces"]) == produces | {registry.DEAD_LETTERS.name}
+
+
+def test_the_topics_admin_may_create_every_topic_and_nobody_else_may() -> None:
+    assert set(PRINCIPALS["helpdesk-topics-admin"]["creates"]) == {t.name for t in registry.ALL_TOPICS}
+    assert [p for p, grants in PRINCIPALS.items() if "creates" in grants] == ["helpdesk-topics-admin"]
+    assert set(PRINCIPALS) == {f"helpdesk-{s}" for s in SERVICES} | {"helpdesk-topics-admin"}
