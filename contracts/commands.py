@@ -46,4 +46,30 @@ class EscalateTicket(Envelope[EscalateTicketData]):
     schema_version: Literal[1] = 1
 
 
-TICKET_COMMANDS: tuple[type[Envelope], ...] = (RouteTicket, EscalateTicket)
+class AssignTicketData(Payload):
+    agent_id: str = Field(min_length=1, max_length=200)
+    strategy: Literal["round_robin", "least_loaded", "direct"]
+    reason: str
+
+
+class AssignTicket(Envelope[AssignTicketData]):
+    """Routing gives an unclaimed ticket to an agent of its queue."""
+
+    type: Literal["command.assign_ticket"] = "command.assign_ticket"
+    schema_version: Literal[1] = 1
+
+
+class FlagTicketData(Payload):
+    flag: str = Field(min_length=1, max_length=50)
+    reason: str
+    raised_by: str
+
+
+class FlagTicket(Envelope[FlagTicketData]):
+    """Raise a flag on the ticket (a notification method of its own: agents see it on the ticket)."""
+
+    type: Literal["command.flag_ticket"] = "command.flag_ticket"
+    schema_version: Literal[1] = 1
+
+
+TICKET_COMMANDS: tuple[type[Envelope], ...] = (RouteTicket, EscalateTicket, AssignTicket, FlagTicket)

@@ -54,6 +54,15 @@ class IncidentReportedData(Payload):
     components: list[str] = Field(default_factory=list, max_length=50, description="Components involved.")
     impact: Level | None = Field(default=None, description="The reporter's view of the business impact.")
     urgency: Level | None = Field(default=None, description="The reporter's view of the urgency.")
+    reply_to_number: str | None = Field(
+        default=None,
+        max_length=30,
+        description=(
+            "Number of the ticket this contact answers (from the subject, mail threading, the chat "
+            "conversation...). When that ticket is open and the customer's, the contact is recorded on it "
+            "as a customer reply instead of opening a new ticket."
+        ),
+    )
 
     @property
     def partition_key(self) -> str:

@@ -16,6 +16,7 @@ from contracts.commands import TICKET_COMMANDS
 from contracts.envelope import Envelope, message_type
 from contracts.incidents import IncidentIdentified, IncidentReported
 from contracts.notifications import NOTIFICATIONS
+from contracts.sla import SLA_MESSAGES
 from contracts.tickets import TICKET_EVENTS
 
 ALL_MESSAGES: tuple[type[Envelope[Any]], ...] = (
@@ -24,6 +25,7 @@ ALL_MESSAGES: tuple[type[Envelope[Any]], ...] = (
     *TICKET_EVENTS,
     *TICKET_COMMANDS,
     *NOTIFICATIONS,
+    *SLA_MESSAGES,
 )
 
 MESSAGE_TYPES: dict[tuple[str, int], type[Envelope[Any]]] = {

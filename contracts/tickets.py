@@ -92,6 +92,44 @@ class TicketEscalated(Envelope[TicketEscalatedData]):
     schema_version: Literal[1] = 1
 
 
+class TicketAssignedData(TicketEventData):
+    agent_id: str = Field(description="The agent the ticket was given to (not taken by).")
+    strategy: Literal["round_robin", "least_loaded", "direct"]
+    reason: str
+
+
+class TicketAssigned(Envelope[TicketAssignedData]):
+    """Routing gave the ticket to an agent (queues with an assignment strategy other than pull)."""
+
+    type: Literal["ticket.assigned"] = "ticket.assigned"
+    schema_version: Literal[1] = 1
+
+
+class TicketFlaggedData(TicketEventData):
+    flag: str = Field(min_length=1, max_length=50, description="e.g. 'escalated', 'sla_warning'.")
+    reason: str
+    raised_by: str = Field(description="The service or agent that raised the flag.")
+
+
+class TicketFlagged(Envelope[TicketFlaggedData]):
+    type: Literal["ticket.flagged"] = "ticket.flagged"
+    schema_version: Literal[1] = 1
+
+
+class TicketCustomerRepliedData(TicketEventData):
+    channel: Channel
+    channel_message_id: str
+    received_at: AwareDatetime
+    text: str = Field(max_length=100_000)
+
+
+class TicketCustomerReplied(Envelope[TicketCustomerRepliedData]):
+    """The customer answered on some channel; the reply is attached to the open ticket."""
+
+    type: Literal["ticket.customer_replied"] = "ticket.customer_replied"
+    schema_version: Literal[1] = 1
+
+
 TICKET_EVENTS: tuple[type[Envelope], ...] = (
     TicketOpened,
     TicketPrioritised,
@@ -99,4 +137,7 @@ TICKET_EVENTS: tuple[type[Envelope], ...] = (
     TicketClaimed,
     TicketResolved,
     TicketEscalated,
+    TicketAssigned,
+    TicketFlagged,
+    TicketCustomerReplied,
 )

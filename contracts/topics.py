@@ -14,6 +14,7 @@ from contracts.commands import TICKET_COMMANDS
 from contracts.envelope import Envelope
 from contracts.incidents import IncidentIdentified, IncidentReported
 from contracts.notifications import NOTIFICATIONS
+from contracts.sla import SLA_MESSAGES
 from contracts.tickets import TICKET_EVENTS
 
 
@@ -71,6 +72,15 @@ NOTIFICATION_REQUESTS = Topic(
     messages=NOTIFICATIONS,
 )
 
+SLA_DEADLINES = Topic(
+    name="helpdesk.sla.deadlines.v1",
+    partitions=6,
+    key="ticket id",
+    description="Every SLA deadline of a ticket, republished whole on each change (compacted: the latest is the truth).",
+    messages=SLA_MESSAGES,
+    config={"cleanup.policy": "compact"},
+)
+
 DEAD_LETTERS = Topic(
     name="helpdesk.deadletter.v1",
     partitions=3,
@@ -89,5 +99,6 @@ ALL_TOPICS: tuple[Topic, ...] = (
     TICKET_EVENTS_TOPIC,
     TICKET_COMMANDS_TOPIC,
     NOTIFICATION_REQUESTS,
+    SLA_DEADLINES,
     DEAD_LETTERS,
 )

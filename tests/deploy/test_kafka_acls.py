@@ -39,7 +39,7 @@ def uses_in_code(service: str) -> tuple[set[tuple[str, str]], set[str]]:
             if name == "subscribe":
                 group = next((k.value.value for k in node.keywords if k.arg == "group"), f"helpdesk-{service}")
                 consumes.add((topic, group))
-            elif name in {"Outgoing", "publish", "publish_raw"}:
+            elif name in {"Outgoing", "publish", "publish_raw", "publish_encoded"}:
                 produces.add(topic)
     return consumes, produces
 
