@@ -9,6 +9,7 @@ the caller loads and stores the deadline and publishes the result.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -66,8 +67,40 @@ class Deadline:
         return self.state in (DeadlineState.PENDING, DeadlineState.FIRED)
 
 
+MOVES_DEADLINES: tuple[type[Envelope[Any]], ...] = (
+    TicketOpened,
+    TicketRouted,
+    TicketClaimed,
+    TicketResolved,
+    TicketEscalated,
+)
+"""The ticket events that can move a deadline; ``apply`` ignores every other one (a new event
+type that should move deadlines is added here and in ``apply``)."""
+
+
+def fold(
+    known: Mapping[uuid.UUID, Deadline], events: Iterable[Envelope[Any]], policy: EscalationPolicy
+) -> dict[uuid.UUID, Deadline]:
+    """Apply ``events`` in order to the ``known`` deadlines; the deadlines they changed, as they end up.
+
+    ``known`` holds the stored deadline of each ticket the events concern (a
+    ticket without one is absent). Several events of one ticket build on each
+    other, so a batch of events gives the same deadlines as the events one by one.
+    """
+    current = dict(known)
+    changed: dict[uuid.UUID, Deadline] = {}
+    for event in events:
+        ticket_id = _ticket_id(event)
+        after = apply(current.get(ticket_id), event, policy)
+        if after is not None:
+            current[ticket_id] = changed[ticket_id] = after
+    return changed
+
+
 def apply(deadline: Deadline | None, event: Envelope[Any], policy: EscalationPolicy) -> Deadline | None:
     """The deadline after ``event``, or None when the event changes nothing."""
+    if not isinstance(event, MOVES_DEADLINES):
+        return None  # the consumer skips these events without reading anything
     if isinstance(event, TicketOpened):
         return _opened(deadline, event, policy)
     if deadline is None:

@@ -2,7 +2,9 @@
 
 ``deadlines`` holds one row per ticket: its current deadline and state.
 ``processed_events`` records every ticket event applied, written in the same
-transaction as the deadline change, so a redelivered event is a no-op.
+transaction as the deadline change, so a redelivered event is a no-op. The
+consumer works a batch at a time: one look-up of the batch's event ids, one of
+its tickets' deadlines, then one upsert and one insert.
 The timer reads due deadlines through a reader engine (on SQLite it never
 waits for the consumer's write lock) and marks them fired with a
 compare-and-set, so a deadline the consumer moved meanwhile is left alone.
@@ -11,7 +13,7 @@ compare-and-set, so a deadline the consumer moved meanwhile is left alone.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -30,6 +32,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -86,38 +89,56 @@ def _values(deadline: Deadline, now: datetime) -> dict[str, Any]:
 
 
 class Changes:
-    """One transaction of the consumer: read a deadline, save it, record the event."""
+    """One transaction of the consumer, set-based: a few statements per batch of events, not per event."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, upsert: Any) -> None:
         self._conn = conn
+        self._upsert = upsert
 
-    async def seen(self, event_id: uuid.UUID) -> bool:
-        query = select(processed_events.c.event_id).where(processed_events.c.event_id == event_id)
-        return (await self._conn.execute(query)).first() is not None
+    async def seen(self, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of ``event_ids`` already applied."""
+        query = select(processed_events.c.event_id).where(processed_events.c.event_id.in_(list(event_ids)))
+        return set((await self._conn.execute(query)).scalars())
 
-    async def mark_processed(self, event_id: uuid.UUID) -> None:
-        await self._conn.execute(insert(processed_events).values(event_id=event_id))
-
-    async def get(self, ticket_id: uuid.UUID) -> Deadline | None:
+    async def deadlines(self, ticket_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Deadline]:
+        """The stored deadline of each of these tickets that has one, locked until the transaction ends."""
         # FOR UPDATE on PostgreSQL: the timer's "fired" cannot slip in between this read and our write.
-        query = select(deadlines).where(deadlines.c.ticket_id == ticket_id).with_for_update()
-        row = (await self._conn.execute(query)).first()
-        return _deadline(row) if row is not None else None
+        # Locked in ticket order, the order the timer marks in, so the two never deadlock.
+        query = (
+            select(deadlines)
+            .where(deadlines.c.ticket_id.in_(list(ticket_ids)))
+            .order_by(deadlines.c.ticket_id)
+            .with_for_update()
+        )
+        return {row.ticket_id: _deadline(row) for row in await self._conn.execute(query)}
 
-    async def save(self, deadline: Deadline, *, existed: bool, now: datetime) -> None:
-        values = _values(deadline, now)
-        if existed:
-            query = update(deadlines).where(deadlines.c.ticket_id == deadline.ticket_id).values(values)
-            await self._conn.execute(query)
-        else:
-            await self._conn.execute(insert(deadlines).values(values))
+    async def save(self, changed: Iterable[Deadline], now: datetime) -> None:
+        rows = [_values(deadline, now) for deadline in changed]
+        if rows:
+            await self._conn.execute(self._upsert, rows)
+
+    async def mark_processed(self, event_ids: Iterable[uuid.UUID]) -> None:
+        # A plain insert: were another consumer (a rebalance's zombie) applying the same
+        # event at the same time, one of the two transactions fails and is retried.
+        rows = [{"event_id": event_id} for event_id in event_ids]
+        if rows:
+            await self._conn.execute(insert(processed_events), rows)
+
+
+def _upsert(backend: str) -> Any:
+    """``INSERT ... ON CONFLICT (ticket_id) DO UPDATE``: one statement for new and known tickets alike."""
+    dialect_insert = postgresql.insert if backend == "postgresql" else sqlite.insert
+    statement = dialect_insert(deadlines)
+    changes = {c.name: statement.excluded[c.name] for c in deadlines.c if not c.primary_key}
+    return statement.on_conflict_do_update(index_elements=[deadlines.c.ticket_id], set_=changes)
 
 
 class DeadlineStore:
     def __init__(self, url: str) -> None:
         self.writer = make_engine(url, writer=True)
-        sqlite = make_url(url).get_backend_name() == "sqlite"
-        self.reader = make_engine(url, writer=False) if sqlite else self.writer
+        backend = make_url(url).get_backend_name()
+        self.reader = make_engine(url, writer=False) if backend == "sqlite" else self.writer
+        self._upsert = _upsert(backend)
 
     async def create_schema(self) -> None:
         async with self.writer.begin() as conn:
@@ -135,7 +156,7 @@ class DeadlineStore:
     async def changes(self) -> AsyncIterator[Changes]:
         """A transaction: committed when the block ends, rolled back if it raises."""
         async with self.writer.begin() as conn:
-            yield Changes(conn)
+            yield Changes(conn, self._upsert)
 
     async def due(self, now: datetime, limit: int) -> list[Deadline]:
         query = (
@@ -151,7 +172,8 @@ class DeadlineStore:
         """Move ``pending`` deadlines to ``state``, unless the consumer changed them meanwhile; the count moved."""
         marked = 0
         async with self.writer.begin() as conn:
-            for deadline in pending:
+            # In ticket order, the order the consumer locks in, so the two never deadlock.
+            for deadline in sorted(pending, key=lambda d: d.ticket_id):
                 result = await conn.execute(
                     update(deadlines)
                     .where(

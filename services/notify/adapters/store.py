@@ -3,19 +3,21 @@
 ``customer_contacts``: who to tell about each ticket, from ``ticket.opened``.
 ``sent_notifications``: one row per e-mail handed to SMTP, keyed by its
 notification key; it is checked before sending and written right after, so a
-redelivered cause is not sent again. ``processed_events``: ticket events
-already applied, written in the same transaction as the contact.
+redelivered cause is not sent again. Both are written with ``INSERT ... ON
+CONFLICT DO NOTHING``: the first row for a key is the record, so writing a
+redelivered one again is harmless and needs no record of processed events.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, MetaData, String, Table, Uuid, insert, select
+from sqlalchemy import Column, MetaData, String, Table, Uuid, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.database import UtcDateTime, make_engine, ping
 from services.notify.domain import CustomerContact, Email
@@ -43,22 +45,22 @@ sent_notifications = Table(
     Column("sent_at", UtcDateTime, nullable=False),
 )
 
-processed_events = Table(
-    "processed_events",
-    metadata,
-    Column("event_id", Uuid, primary_key=True),
-)
 
-
-async def _exists(conn: AsyncConnection, column: Any, value: Any) -> bool:
-    return (await conn.execute(select(column).where(column == value))).first() is not None
+def _dialect_insert(backend: str) -> Any:
+    """The ``insert`` that knows ``ON CONFLICT`` on this database."""
+    return postgresql.insert if backend == "postgresql" else sqlite.insert
 
 
 class NotifyStore:
     def __init__(self, url: str) -> None:
         self.writer = make_engine(url, writer=True)
-        sqlite = make_url(url).get_backend_name() == "sqlite"
-        self.reader = make_engine(url, writer=False) if sqlite else self.writer
+        backend = make_url(url).get_backend_name()
+        self.reader = make_engine(url, writer=False) if backend == "sqlite" else self.writer
+        insert = _dialect_insert(backend)
+        # The first contact stored for a ticket stays: a redelivered opening changes nothing.
+        self._remember = insert(customer_contacts).on_conflict_do_nothing(index_elements=["ticket_id"])
+        # Another replica sent it too (a rebalance): one row is the record.
+        self._record = insert(sent_notifications).on_conflict_do_nothing(index_elements=["notification_key"])
 
     async def create_schema(self) -> None:
         async with self.writer.begin() as conn:
@@ -72,46 +74,36 @@ class NotifyStore:
     async def ready(self) -> bool:
         return await ping(self.reader)
 
-    async def remember_contacts(self, contacts: list[tuple[uuid.UUID, CustomerContact]]) -> None:
-        """Store each (event id, contact) once, with its event recorded as processed, in one transaction."""
-        async with self.writer.begin() as conn:
-            for event_id, contact in contacts:
-                if await _exists(conn, processed_events.c.event_id, event_id):
-                    continue
-                if not await _exists(conn, customer_contacts.c.ticket_id, contact.ticket_id):
-                    await conn.execute(
-                        insert(customer_contacts).values(
-                            ticket_id=contact.ticket_id,
-                            number=contact.number,
-                            email=contact.email,
-                            name=contact.name,
-                            subject=contact.subject,
-                        )
-                    )
-                await conn.execute(insert(processed_events).values(event_id=event_id))
+    async def remember_contacts(self, contacts: Sequence[CustomerContact]) -> None:
+        """Store each ticket's contact, unless one is stored already; one statement for the lot."""
+        rows = [
+            {"ticket_id": c.ticket_id, "number": c.number, "email": c.email, "name": c.name, "subject": c.subject}
+            for c in contacts
+        ]
+        if rows:
+            async with self.writer.begin() as conn:
+                await conn.execute(self._remember, rows)
 
-    async def contact(self, ticket_id: uuid.UUID) -> CustomerContact | None:
+    async def contacts(self, ticket_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, CustomerContact]:
+        """The known contact of each of these tickets (a ticket whose opening was not seen is absent)."""
+        query = select(customer_contacts).where(customer_contacts.c.ticket_id.in_(list(ticket_ids)))
         async with self.reader.connect() as conn:
-            query = select(customer_contacts).where(customer_contacts.c.ticket_id == ticket_id)
-            row = (await conn.execute(query)).first()
-        if row is None:
-            return None
-        return CustomerContact(row.ticket_id, row.number, row.email, row.name, row.subject)
+            rows = await conn.execute(query)
+            return {r.ticket_id: CustomerContact(r.ticket_id, r.number, r.email, r.name, r.subject) for r in rows}
 
-    async def already_sent(self, notification_key: str) -> bool:
+    async def already_sent(self, notification_keys: Collection[str]) -> set[str]:
+        """Those of ``notification_keys`` recorded as sent."""
+        column = sent_notifications.c.notification_key
         async with self.reader.connect() as conn:
-            return await _exists(conn, sent_notifications.c.notification_key, notification_key)
+            return set((await conn.execute(select(column).where(column.in_(list(notification_keys))))).scalars())
 
     async def record_sent(self, email: Email, sent_at: datetime) -> None:
+        row = {
+            "notification_key": email.notification_key,
+            "event_id": email.cause,
+            "channel": email.method,
+            "recipient": email.to,
+            "sent_at": sent_at,
+        }
         async with self.writer.begin() as conn:
-            if await _exists(conn, sent_notifications.c.notification_key, email.notification_key):
-                return  # another replica sent it too (a rebalance): one row is the record
-            await conn.execute(
-                insert(sent_notifications).values(
-                    notification_key=email.notification_key,
-                    event_id=email.cause,
-                    channel=email.method,
-                    recipient=email.to,
-                    sent_at=sent_at,
-                )
-            )
+            await conn.execute(self._record, row)
