@@ -27,10 +27,13 @@ async def ensure_topics(
     min_insync_replicas: int = 1,
     topics: tuple[Topic, ...] = ALL_TOPICS,
     security: Mapping[str, Any] | None = None,
+    partitions: int | None = None,
 ) -> list[str]:
     """Create missing topics; return the names created.
 
     ``security`` holds aiokafka's TLS/SASL arguments (``runtime.kafka.client_security_options``).
+    ``partitions`` overrides the registry's counts (tests use few, to keep a
+    shared broker's open files down).
     """
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap_servers.split(","), client_id="helpdesk-topics-admin", **(security or {})
@@ -42,7 +45,7 @@ async def ensure_topics(
         new = [
             NewTopic(
                 t.qualified(prefix),
-                num_partitions=t.partitions,
+                num_partitions=partitions or t.partitions,
                 replication_factor=replication_factor,
                 topic_configs={"min.insync.replicas": str(min_insync_replicas), **t.config},
             )

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from runtime.topics_admin import ensure_topics
+from tests.support.kafka import delete_topics
 from tests.support import infra
 
 
@@ -30,12 +31,16 @@ def postgres_server_url() -> Iterator[str]:
         yield url
 
 
+TEST_PARTITIONS = 3  # more than one, to keep partitioning honest; few, to keep the broker light
+
+
 @pytest.fixture
-async def topic_prefix(kafka_bootstrap: str) -> str:
-    """A fresh set of the registry's topics, under a prefix no other test uses."""
+async def topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
+    """A fresh set of the registry's topics, under a prefix no other test uses; deleted afterwards."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, prefix)
-    return prefix
+    await ensure_topics(kafka_bootstrap, prefix, partitions=TEST_PARTITIONS)
+    yield prefix
+    await delete_topics(kafka_bootstrap, prefix)
 
 
 async def _create_database(server_url: str) -> str:

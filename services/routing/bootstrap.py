@@ -1,4 +1,4 @@
-"""Wiring: the rules file and the ticket-events consumer."""
+"""Wiring: the rules (watched), the agents file, the store, the ticket-events consumer, the API."""
 
 from __future__ import annotations
 
@@ -8,29 +8,38 @@ from contracts.topics import TICKET_EVENTS_TOPIC
 from runtime.logs import get_logger
 from runtime.service import Service
 from runtime.settings import CommonSettings
-from services.routing.adapters.rules_file import load_rules
+from services.routing.adapters.agents_file import load_agents
+from services.routing.adapters.store import RoutingStore
+from services.routing.api import routing_router
 from services.routing.config import Settings
-from services.routing.handlers import RouteNewTickets
+from services.routing.handlers import RouteTickets
+from services.routing.reload import RulesInForce
 
 log = get_logger("routing")
 
 
 def build(common: CommonSettings, settings: Settings) -> Service:
-    """The routing service; raises RulesFileError (naming file and line) if the rules are invalid."""
-    policy = load_rules(settings.rules_file)
+    """The routing service; raises RulesFileError / AgentsFileError (naming file and line) if a file is invalid."""
+    rules = RulesInForce(settings.rules_file)
+    roster = load_agents(settings.agents_file) if settings.agents_file else []
+    store = RoutingStore(settings.database_url)
     service = Service("routing", common, settings, description=(services.routing.__doc__ or "").strip())
-    # Every ticket event is accepted (and all but ticket.opened passed over), so none is dead-lettered.
+
+    async def start() -> None:
+        await store.create_schema()
+        await store.put_agents(roster, keep_availability=True)
+        log.info("routing rules loaded", file=str(settings.rules_file), agents=len(roster), **rules.counts())
+
+    service.on_startup(start)
+    service.on_shutdown(store.close)
+    service.readiness.add("database", store.ready)
+    # Every ticket event is accepted (those that are not routing's business are passed over), so none is dead-lettered.
     service.subscribe(
-        TICKET_EVENTS_TOPIC, RouteNewTickets(policy, service.publisher), accepts=TICKET_EVENTS, group="helpdesk-routing"
+        TICKET_EVENTS_TOPIC,
+        RouteTickets(rules, store, service.publisher),
+        accepts=TICKET_EVENTS,
+        group="helpdesk-routing",
     )
-
-    async def announce() -> None:
-        log.info(
-            "routing rules loaded",
-            file=str(settings.rules_file),
-            priority_rules=len(policy.priority_rules),
-            queue_rules=len(policy.queue_rules),
-        )
-
-    service.on_startup(announce)
+    service.add_worker("rules-reload", lambda: rules.watch(settings.reload_interval_s))
+    service.app.include_router(routing_router(store, rules))
     return service

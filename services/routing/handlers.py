@@ -1,9 +1,12 @@
-"""From ticket events to route commands.
+"""From ticket events to route and assign commands, one batch at a time.
 
-Only ``ticket.opened`` concerns routing; every other ticket event is counted
-and passed over. The command's id is derived from the opened event's id, so a
-redelivered event sends the same command again and the ticket service applies
-it once: routing keeps no database.
+In one transaction of routing's store: skip the events already applied, read
+the batch's tickets, the agents, their loads and the round-robin cursors;
+let the :class:`~services.routing.desk.Desk` fold the events; send its
+commands (and wait for Kafka's acknowledgement); then save the views, the
+explanations and the applied event ids. A failure anywhere rolls back, and a
+redelivery decides again from the same state, so it sends the same command
+ids (derived from the causing event), which the ticket service applies once.
 """
 
 from __future__ import annotations
@@ -15,12 +18,21 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from contracts.tickets import TicketOpened
+from contracts.commands import RouteTicket
+from contracts.tickets import (
+    TicketCustomerReplied,
+    TicketEscalated,
+    TicketOpened,
+    TicketPrioritised,
+)
 from contracts.topics import TICKET_COMMANDS_TOPIC
 from runtime.consumer import Delivery, PoisonMessage
 from runtime.kafka import Outgoing, Publisher
 from runtime.logs import get_logger, log_context
-from services.routing.domain import Decision, RoutingPolicy, TicketFacts, decide, route_command
+from services.routing.adapters.store import RoutingStore
+from services.routing.assignment import Roster
+from services.routing.desk import Desk, Explanation
+from services.routing.reload import RulesInForce
 
 DECISIONS = Counter(
     "helpdesk_routing_decisions_total", "Route commands sent, by priority and queue.", ["priority", "queue"]
@@ -30,65 +42,86 @@ RULES_FIRED = Counter(
     "Decisions by the rule that made them (kind: priority or queue; rule 'matrix'/'default' when none fired).",
     ["kind", "rule"],
 )
+ASSIGNMENTS = Counter("helpdesk_routing_assignments_total", "Assign commands sent, by strategy.", ["strategy"])
 EVENTS_IGNORED = Counter(
     "helpdesk_routing_events_ignored_total", "Ticket events that are not for routing, by type.", ["type"]
 )
 
 log = get_logger("routing.handlers")
 
+# The events upon which routing decides (and may assign); the others only update what it knows.
+DECIDING = (TicketOpened, TicketCustomerReplied, TicketEscalated, TicketPrioritised)
 
-class RouteNewTickets:
-    """Decide priority and queue for every ticket opened in a batch; send all commands, then return."""
 
-    def __init__(self, policy: RoutingPolicy, publisher: Publisher) -> None:
-        self._policy = policy
+class RouteTickets:
+    """Apply a batch of ticket events: decide, reconsider, assign; send all commands, then commit."""
+
+    def __init__(self, rules: RulesInForce, store: RoutingStore, publisher: Publisher) -> None:
+        self._rules = rules
+        self._store = store
         self._publisher = publisher
 
     async def __call__(self, deliveries: Sequence[Delivery[Any]]) -> None:
         now = datetime.now(UTC)
-        outgoing: list[tuple[Outgoing, Decision, str]] = []
-        ignored: Tally[str] = Tally()
         for delivery in deliveries:
             event = delivery.message
-            if not isinstance(event, TicketOpened):
-                ignored[event.type] += 1
-                continue
-            if event.ticket_id is None:
+            if isinstance(event, TicketOpened) and event.ticket_id is None:
                 raise PoisonMessage(f"ticket.opened {event.event_id} ({event.data.number}) has no ticket_id")
-            decision = decide(self._policy, facts_of(event))
-            command = route_command(event, decision, now)
-            item = Outgoing(TICKET_COMMANDS_TOPIC, command, str(event.ticket_id))
-            outgoing.append((item, decision, event.data.number))
-        await self._publisher.publish_all([item for item, _, _ in outgoing])
-        for event_type, n in ignored.items():
-            EVENTS_IGNORED.labels(event_type).inc(n)
-        for item, decision, number in outgoing:
-            self._record(item, decision, number)
-
-    @staticmethod
-    def _record(item: Outgoing, decision: Decision, number: str) -> None:
-        DECISIONS.labels(str(decision.priority), decision.queue).inc()
-        RULES_FIRED.labels("priority", decision.priority_rule).inc()
-        RULES_FIRED.labels("queue", decision.queue_rule).inc()
-        with log_context(correlation_id=item.message.correlation_id, ticket_number=number):
-            log.info(
-                "ticket routed",
-                priority=decision.priority,
-                priority_rule=decision.priority_rule,
-                queue=decision.queue,
-                queue_rule=decision.queue_rule,
-            )
+        async with self._store.changes() as tx:
+            seen = await tx.seen({d.message.event_id for d in deliveries})
+            fresh = _unique([d.message for d in deliveries if d.message.event_id not in seen])
+            if not fresh:
+                return
+            views = await tx.views({e.ticket_id for e in fresh if e.ticket_id is not None})
+            # Agents, loads and cursors only matter to a batch that may assign (loads are kept in the views).
+            may_assign = any(isinstance(e, DECIDING) for e in fresh)
+            roster = Roster(await tx.agents(), await tx.loads(), await tx.cursors()) if may_assign else Roster({})
+            cursors_before = dict(roster.last_given)
+            desk = Desk(self._rules.policy, roster, views, now)
+            for event in fresh:
+                desk.apply(event)
+            outgoing = [Outgoing(TICKET_COMMANDS_TOPIC, c, str(c.ticket_id)) for c in desk.commands]
+            await self._publisher.publish_all(outgoing)
+            moved = {q: a for q, a in roster.last_given.items() if cursors_before.get(q) != a}
+            await tx.save([views[t] for t in desk.changed], desk.explanations, moved, [e.event_id for e in fresh], now)
+        _record(desk, Tally(desk.passed_over))
 
 
-def facts_of(opened: TicketOpened) -> TicketFacts:
-    data = opened.data
-    return TicketFacts(
-        subject=data.subject,
-        description=data.description,
-        components=tuple(data.components),
-        impact=data.impact,
-        urgency=data.urgency,
-        channel=data.channel.value,
-        vip=data.customer.vip,
-        department=data.customer.department,
-    )
+def _unique(events: list[Any]) -> list[Any]:
+    """A batch may hold one event twice (a producer's retry): apply it once."""
+    seen: set[Any] = set()
+    out = []
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            out.append(event)
+    return out
+
+
+def _record(desk: Desk, ignored: Tally[str]) -> None:
+    for event_type, n in ignored.items():
+        EVENTS_IGNORED.labels(event_type).inc(n)
+    for command in desk.commands:
+        if isinstance(command, RouteTicket):
+            data = command.data
+            DECISIONS.labels(str(data.priority), data.queue).inc()
+            RULES_FIRED.labels("priority", data.priority_rule).inc()
+            RULES_FIRED.labels("queue", data.queue_rule).inc()
+        else:
+            ASSIGNMENTS.labels(command.data.strategy).inc()
+    for explanation in desk.explanations:
+        _log(explanation, desk.views[explanation.ticket_id].number)
+
+
+def _log(explanation: Explanation, number: str) -> None:
+    d = explanation.decision
+    with log_context(ticket_number=number):
+        log.info(
+            "ticket routed" if explanation.cause == "ticket.opened" else "ticket reconsidered",
+            priority=d.priority,
+            priority_rule=d.priority_rule,
+            queue=d.queue,
+            queue_rule=d.queue_rule,
+            notes=list(explanation.notes),
+            command_sent=explanation.command_sent,
+        )

@@ -169,7 +169,7 @@ def tickets_router(db: TicketDatabase, settings: Settings, appended: Callable[[]
                     new = repository.recorded(
                         history.ticket.ticket_id, events, at=datetime.now(UTC), correlation_id=history.correlation_id
                     )
-                    await repository.save(conn, {history.ticket.ticket_id: Change(history, new)})
+                    await repository.save(conn, [Change.of(history.ticket, new)])
                     history = history.extended(new)
         except TicketRuleViolation as violation:
             COMMANDS.labels(command, "rejected").inc()

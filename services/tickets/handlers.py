@@ -58,10 +58,10 @@ def open_tickets(db: TicketDatabase, appended: Appended) -> Handler:
             known = await event_store.known_tickets(conn, incidents)
             new = {t: m for t, m in incidents.items() if t not in known}
             numbers = await event_store.allocate_numbers(conn, list(new))
-            changes = {
-                t: Change(None, repository.recorded(t, [open_ticket(numbers[t], m.data)], at=now, cause=m))
+            changes = [
+                Change.of(None, repository.recorded(t, [open_ticket(numbers[t], m.data)], at=now, cause=m))
                 for t, m in new.items()
-            }
+            ]
             await repository.save(conn, changes)
         if new:
             appended()
@@ -108,23 +108,23 @@ async def _apply(db: TicketDatabase, commands: list[Envelope[Any]]) -> tuple[lis
     async with db.writer.begin() as conn:
         seen = await event_store.processed(conn, [c.event_id for c in commands])
         todo = [c for c in commands if c.event_id not in seen]
-        histories = await repository.load(conn, [_ticket_of(c) for c in todo])
-        tickets = {ticket_id: history.ticket for ticket_id, history in histories.items()}
-        pending: dict[uuid.UUID, list[Envelope[Any]]] = {t: [] for t in histories}
+        stored = await repository.load_tickets(conn, [_ticket_of(c) for c in todo])
+        tickets = dict(stored)  # each ticket as the batch's decisions so far left it
+        pending: dict[uuid.UUID, list[Envelope[Any]]] = {t: [] for t in stored}
         marks, outcomes = [], [(c.type, "duplicate") for c in commands if c.event_id in seen]
         for command in todo:
             ticket_id = _ticket_of(command)
             if ticket_id not in tickets:
                 raise PoisonMessage(f"{command.type} {command.event_id} is for unknown ticket {ticket_id}")
             outcome, events = _decide(tickets[ticket_id], command)
-            envelopes = repository.recorded(ticket_id, events, at=now, cause=command)
+            pending[ticket_id] += repository.recorded(ticket_id, events, at=now, cause=command)
             tickets[ticket_id] = tickets[ticket_id].applied(events)
-            pending[ticket_id].extend(envelopes)
             marks.append(ProcessedCommand(command.event_id, ticket_id, outcome))
             outcomes.append((command.type, outcome.partition(":")[0]))
-        await repository.save(conn, {t: Change(histories[t], events) for t, events in pending.items()})
+        changes = [Change(stored[t].version, events, tickets[t]) for t, events in pending.items() if events]
+        await repository.save(conn, changes)
         await event_store.mark_processed(conn, marks, now)
-    return outcomes, any(pending.values())
+    return outcomes, bool(changes)
 
 
 def _ticket_of(command: Envelope[Any]) -> uuid.UUID:

@@ -8,6 +8,11 @@ new position. A crash between publishing and saving republishes that batch
 after the restart: consumers deduplicate by event id. Nothing is ever skipped
 (positions become visible in commit order; see ``adapters/event_store.py``).
 
+Each message is put together from the stored columns, the data spliced in
+as the JSON text it was stored as (see :func:`message_value`), and published
+as those bytes: parsing the log back into models only to dump them again took
+about a third of the relay's time.
+
 It wakes as soon as this process appended, and otherwise looks every poll
 interval for what other replicas appended. On PostgreSQL one replica relays
 at a time (it holds an advisory lock); the others stand by, so the topic does
@@ -20,12 +25,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import text
+from pydantic_core import to_json
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.topics import TICKET_EVENTS_TOPIC
-from runtime.kafka import Outgoing, Publisher
+from runtime.kafka import Encoded, Publisher
 from runtime.logs import get_logger
 from services.tickets.adapters import event_store
 from services.tickets.adapters.database import TicketDatabase
@@ -68,12 +75,15 @@ class Relay:
     async def relay_once(self, position: int) -> tuple[int, int]:
         """Publish the next batch after ``position``; returns (events published, new position)."""
         async with self._db.reader.connect() as conn:
-            batch = await event_store.read_after(conn, position, self._batch_size)
+            batch = await event_store.read_rows_after(conn, position, self._batch_size)
             await self._measure_lag(conn, position)
         if not batch:
             return 0, position
-        await self._publisher.publish_all(
-            [Outgoing(TICKET_EVENTS_TOPIC, stored.message, str(stored.message.ticket_id)) for stored in batch]
+        # Pipelined; returns once Kafka acknowledged them all. The idempotent producer keeps each
+        # partition in order even when it retries, so each ticket's events arrive in log order.
+        await self._publisher.publish_encoded(
+            TICKET_EVENTS_TOPIC,
+            [Encoded(message_value(event), str(event.ticket_id), message_headers(event)) for event in batch],
         )
         position = batch[-1].position
         async with self._db.writer.begin() as conn:
@@ -114,3 +124,38 @@ class Relay:
             finally:
                 # The lock belongs to the session: release it before the connection goes back to the pool.
                 await conn.invalidate()
+
+
+# --- the stored event as its contract message ------------------------------------
+# The log already holds what the message says, the data as the JSON its model gave
+# when the event was appended: the message is put together from it, not parsed into
+# a model and dumped again.
+
+
+def message_value(event: Row[Any]) -> bytes:
+    """The message, byte for byte what ``model_dump_json`` of the event's envelope gives."""
+    envelope = to_json(  # pydantic's own serialiser: ids and times come out as a model would write them
+        {
+            "event_id": event.event_id,
+            "type": event.type,
+            "schema_version": event.schema_version,
+            "ticket_id": event.ticket_id,
+            "occurred_at": event.occurred_at,
+            "correlation_id": event.correlation_id,
+            "causation_id": event.causation_id,
+        }
+    )
+    return envelope[:-1] + b',"data":' + event.data.encode() + b"}"
+
+
+def message_headers(event: Row[Any]) -> dict[str, str]:
+    """The headers ``runtime.kafka.headers_for`` gives the message (a test holds the two together)."""
+    headers = {
+        "content-type": "application/json",
+        "message-type": event.type,
+        "schema-version": str(event.schema_version),
+        "correlation-id": event.correlation_id,
+    }
+    if event.causation_id:
+        headers["causation-id"] = event.causation_id
+    return headers

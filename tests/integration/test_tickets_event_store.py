@@ -44,7 +44,7 @@ async def open_one(db: TicketDatabase, message_id: str = "m-1") -> uuid.UUID:
         number = (await event_store.allocate_numbers(conn, [ticket_id]))[ticket_id]
         cause = incident(message_id)
         events = repository.recorded(ticket_id, [open_ticket(number, cause.data)], at=datetime.now(UTC), cause=cause)
-        await repository.save(conn, {ticket_id: Change(None, events)})
+        await repository.save(conn, [Change.of(None, events)])
     return ticket_id
 
 
@@ -70,6 +70,18 @@ async def test_appended_events_load_back_as_the_same_messages_in_version_order(d
     assert after.events[1] == new[0]  # same id, times, correlation, data
     assert after.events[0].occurred_at.tzinfo is not None
     assert after.ticket.assignee == "alice"
+
+
+async def test_tickets_loaded_to_decide_on_are_what_their_histories_add_up_to(db: TicketDatabase) -> None:
+    claimed, untouched = await open_one(db, "m-1"), await open_one(db, "m-2")
+    before = await history(db, claimed)
+    async with db.writer.begin() as conn:
+        await repository.save(conn, [Change.of(before.ticket, claimed_by(before, "alice"))])
+    async with db.reader.connect() as conn:
+        histories = await repository.load(conn, [claimed, untouched])
+        tickets = await repository.load_tickets(conn, [claimed, untouched, uuid.uuid4()])  # an unknown id is left out
+    assert tickets == {t: h.ticket for t, h in histories.items()}
+    assert (tickets[claimed].version, tickets[claimed].assignee) == (2, "alice")
 
 
 async def test_two_writers_at_the_same_expected_version_one_wins_the_other_conflicts(db: TicketDatabase) -> None:
@@ -145,7 +157,7 @@ async def test_the_read_model_is_written_with_the_events_and_rebuilt_identically
     ids = [await open_one(db, f"m-{i}") for i in range(3)]
     before = await history(db, ids[0])
     async with db.writer.begin() as conn:
-        await repository.save(conn, {ids[0]: Change(before, claimed_by(before, "alice"))})
+        await repository.save(conn, [Change.of(before.ticket, claimed_by(before, "alice"))])
 
     async def rows() -> list[dict]:  # type: ignore[type-arg]
         async with db.reader.connect() as conn:

@@ -19,21 +19,22 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 
-from contracts.commands import RouteTicket, RouteTicketData
+from contracts.commands import EscalateTicket, EscalateTicketData, RouteTicket, RouteTicketData
 from contracts.envelope import Envelope, new_envelope
 from contracts.incidents import Channel, CustomerProfile, IncidentIdentified, IncidentIdentifiedData
 from contracts.registry import parse_message
 from contracts.topics import INCIDENTS_IDENTIFIED, TICKET_COMMANDS_TOPIC, TICKET_EVENTS_TOPIC
 from runtime.consumer import Delivery
+from runtime.kafka import headers_for
 from runtime.settings import CommonSettings
 from services.tickets.adapters import event_store, repository
 from services.tickets.adapters.database import TicketDatabase
-from services.tickets.adapters.repository import Change
+from services.tickets.adapters.repository import Change, TicketHistory
 from services.tickets.bootstrap import build
 from services.tickets.config import Settings
 from services.tickets.domain import open_ticket
 from services.tickets.handlers import apply_commands, open_tickets, ticket_id_for
-from services.tickets.relay import RELAY_NAME
+from services.tickets.relay import RELAY_NAME, message_headers, message_value
 
 
 @pytest.fixture
@@ -109,7 +110,11 @@ async def read_events_topic(
         while not until(records):
             assert time.monotonic() < deadline, f"events topic incomplete after {timeout}s ({len(records)} records)"
             for part in (await consumer.getmany(timeout_ms=200)).values():
-                records += [(r.key.decode(), parse_message(r.value), r.partition) for r in part]
+                for record in part:
+                    message = parse_message(record.value)
+                    headers = {name: value.decode() for name, value in record.headers}
+                    assert headers_for(message).items() <= headers.items(), "the headers any publisher would set"
+                    records.append((record.key.decode(), message, record.partition))
     finally:
         await consumer.stop()
     return records
@@ -117,6 +122,65 @@ async def read_events_topic(
 
 def has_all(event_ids: set[uuid.UUID]) -> Callable[[list[tuple[str, Envelope[Any], int]]], bool]:
     return lambda records: event_ids <= {m.event_id for _, m, _ in records}
+
+
+async def test_each_stored_event_is_relayed_as_exactly_the_message_that_was_appended(db: TicketDatabase) -> None:
+    """The relay puts messages together from the stored columns; they must be what the models would write."""
+    tricky = 'Ünïcode ✓ "quoted" back\\slash\nnew line\u2028\x01 😀'
+    cause = incident(f"m-{tricky}")
+    ticket_id = ticket_id_for(cause.data)
+    async with db.writer.begin() as conn:
+        number = (await event_store.allocate_numbers(conn, [ticket_id]))[ticket_id]
+    on_the_hour = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)  # no fraction of a second: written without one
+    history = TicketHistory.of(
+        ticket_id, repository.recorded(ticket_id, [open_ticket(number, cause.data)], at=on_the_hour, cause=cause)
+    )
+    routed = route(ticket_id, queue=tricky)
+    escalated = new_envelope(
+        EscalateTicket,
+        EscalateTicketData(level=2, queue="level-2", reason=tricky, deadline=datetime.now(UTC)),
+        ticket_id=ticket_id,
+        correlation_id=f"contact-{tricky}",
+    )
+    for decide, cause_or_agent in [
+        (lambda t: t.route(**_route_args(routed)), {"cause": routed}),
+        (lambda t: t.escalate(level=2, queue="level-2", reason=tricky), {"cause": escalated}),
+        (lambda t: t.claim("agent-ß"), {"correlation_id": history.correlation_id}),  # an agent: no causation id
+        (lambda t: t.resolve("agent-ß", tricky), {"correlation_id": history.correlation_id}),
+    ]:
+        new = repository.recorded(ticket_id, decide(history.ticket), at=datetime.now(UTC), **cause_or_agent)
+        history = history.extended(new)
+    async with db.writer.begin() as conn:
+        await repository.save(conn, [Change.of(None, history.events)])
+    async with db.reader.connect() as conn:
+        rows = await event_store.read_rows_after(conn, 0, 100)
+        loaded = [e.message for e in await event_store.read_after(conn, 0, 100)]
+
+    appended = list(history.events)
+    assert [m.type for m in appended] == [
+        "ticket.opened",
+        "ticket.prioritised",
+        "ticket.routed",
+        "ticket.escalated",
+        "ticket.claimed",
+        "ticket.resolved",
+    ]
+    assert [message_value(row) for row in rows] == [m.model_dump_json().encode() for m in appended]
+    assert [parse_message(message_value(row)) for row in rows] == appended
+    assert [message_headers(row) for row in rows] == [headers_for(m) for m in appended]
+    assert loaded == appended
+
+
+def _route_args(command: Envelope[Any]) -> dict[str, Any]:
+    d = command.data
+    return {
+        "priority": d.priority,
+        "priority_rule": d.priority_rule,
+        "priority_reason": d.priority_reason,
+        "queue": d.queue,
+        "queue_rule": d.queue_rule,
+        "queue_reason": d.queue_reason,
+    }
 
 
 async def test_the_relay_publishes_every_event_in_log_order_and_resumes_after_a_restart(
@@ -216,7 +280,7 @@ async def _open(conn: Any, message_id: str) -> uuid.UUID:
     ticket_id = ticket_id_for(cause.data)
     number = (await event_store.allocate_numbers(conn, [ticket_id]))[ticket_id]
     events = repository.recorded(ticket_id, [open_ticket(number, cause.data)], at=datetime.now(UTC), cause=cause)
-    await repository.save(conn, {ticket_id: Change(None, events)})
+    await repository.save(conn, [Change.of(None, events)])
     return ticket_id
 
 

@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from services.routing.domain import Conditions, PriorityMatrix, QueueRule, RoutingPolicy, TicketFacts, decide
+from services.routing.domain import (
+    Conditions,
+    PriorityMatrix,
+    QueueRule,
+    RoutingPolicy,
+    TicketFacts,
+    decide,
+)
 
 MATRIX = PriorityMatrix(cells={(i, u): 3 for i in ("high", "medium", "low") for u in ("high", "medium", "low")})
 SECURITY = QueueRule("security", Conditions.of(keywords=["phishing", "data breach"]), "L2-security")

@@ -61,7 +61,7 @@ def test_the_shipped_rules_load_with_the_itil_matrix() -> None:
 def test_the_shipped_rules_route_a_vpn_outage_to_the_network_team_at_priority_1() -> None:
     decision = decide(load_rules(SHIPPED), TicketFacts(subject="VPN outage", components=("vpn",)))
     assert (decision.priority, decision.priority_rule, decision.queue, decision.queue_rule) == (
-        1, "business-down", "L2-network", "network"
+        1, "business-down", "L2-network", "vpn"
     )
 
 
@@ -82,7 +82,8 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
         ("        keywords: [outage]\n", "        keyword: [outage]\n",
          "10: priority.rules[0].when.keyword: Extra inputs are not permitted"),
         ("        keywords: [outage]\n", "        keywords: []\n",
-         "9: priority.rules[0].when: 'when' needs at least one of keywords, components, departments, channels, vip"),
+         "9: priority.rules[0].when: 'when' needs at least one of keywords, components, criticality, departments, "
+         "customers, channels, languages, impact, urgency, levels, hours, weekdays, vip"),
         ("        keywords: [outage]\n", "        keywords: ['!!!']\n",
          "10: priority.rules[0].when.keywords: keyword '!!!' has no letters or digits; keywords match whole words"),
         ("        keywords: [outage]\n", "        channels: [pigeon]\n",
@@ -101,6 +102,44 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
 def test_a_mistake_is_reported_with_its_line(tmp_path: Path, old: str, new: str, expected: str) -> None:
     assert old in BASE
     assert problems(tmp_path, BASE.replace(old, new)) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("        keywords: [outage]\n", "        hours: ['9-17']\n",
+         "10: priority.rules[0].when.hours: hours '9-17': write a span as 'HH:MM-HH:MM', e.g. '18:00-08:00'"),
+        ("        keywords: [outage]\n", "        weekdays: [friday]\n",
+         "10: priority.rules[0].when.weekdays[0]: Input should be 'mon', 'tue', 'wed', 'thu', 'fri', 'sat' or 'sun'"),
+        ("        keywords: [outage]\n", "        criticality: [urgent]\n",
+         "10: priority.rules[0].when.criticality[0]: Input should be 'critical', 'high', 'medium' or 'low'"),
+        ("        keywords: [outage]\n", "        priority: [1]\n",
+         "10: priority.rules[0].when.priority: Extra inputs are not permitted"),
+        ("        components: [vpn]\n", "        priority: [0]\n",
+         "17: queues.rules[0].when.priority[0]: Input should be greater than or equal to 1"),
+        ("priority:\n", "timezone: Mars/Olympus\npriority:\n",
+         "1: timezone: unknown time zone 'Mars/Olympus'; use an IANA name such as 'Europe/London'"),
+        ("priority:\n", "components: {sap: vital}\npriority:\n",
+         "1: components.sap: Input should be 'critical', 'high', 'medium' or 'low'"),
+        ("  default: L1-service-desk\n", "  default: L1-service-desk\n  assignment: {L2-network: random}\n",
+         "14: queues.assignment.L2-network: Input should be 'pull', 'round_robin' or 'least_loaded'"),
+        ("      queue: L2-network\n", "      queue: L2-network\n      skills: vpn\n",
+         "19: queues.rules[0].skills: Input should be a valid list"),
+    ],
+)
+def test_a_mistake_in_the_newer_conditions_is_reported_with_its_line(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    assert old in BASE
+    assert problems(tmp_path, BASE.replace(old, new, 1)) == [expected]
+
+
+def test_the_shipped_rules_name_strategies_components_and_skills() -> None:
+    policy = load_rules(SHIPPED)
+    assert policy.strategy("L2-network") == "least_loaded"
+    assert policy.strategy("L1-service-desk") == "pull"
+    assert policy.criticality["sap"] == "critical"
+    assert policy.timezone == "Europe/London"
 
 
 def test_a_duplicate_rule_name_names_both_lines(tmp_path: Path) -> None:

@@ -7,21 +7,33 @@ does not start with a file that has one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from contracts.incidents import Channel
 from runtime.config_files import ConfigFileError, MarkedDocument, read
 from services.routing.domain import (
     LEVELS,
+    WEEKDAYS,
     Conditions,
+    Hours,
     PriorityMatrix,
     PriorityRule,
     QueueRule,
     RoutingPolicy,
+    fold,
     keyword,
 )
 
@@ -39,11 +51,33 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+Criticality = Literal["critical", "high", "medium", "low"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Strategy = Literal["pull", "round_robin", "least_loaded"]
+_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def _hours(text: str) -> Hours:
+    match = _HOURS.match(text.strip())
+    if not match:
+        raise ValueError(f"hours {text!r}: write a span as 'HH:MM-HH:MM', e.g. '18:00-08:00'")
+    h1, m1, h2, m2 = map(int, match.groups())
+    return Hours(h1 * 60 + m1, h2 * 60 + m2)
+
+
 class _When(_Strict):
     keywords: list[str] = Field(default_factory=list)
     components: list[str] = Field(default_factory=list)
+    criticality: list[Criticality] = Field(default_factory=list)
     departments: list[str] = Field(default_factory=list)
+    customers: list[str] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=list)
+    impact: list[Literal["high", "medium", "low"]] = Field(default_factory=list)
+    urgency: list[Literal["high", "medium", "low"]] = Field(default_factory=list)
+    levels: list[Annotated[int, Field(ge=1, le=9, strict=True)]] = Field(default_factory=list)
+    hours: list[str] = Field(default_factory=list)
+    weekdays: list[Weekday] = Field(default_factory=list)
     vip: Annotated[bool | None, Field(strict=True)] = None
 
     @field_validator("keywords")
@@ -54,20 +88,45 @@ class _When(_Strict):
                 raise ValueError(f"keyword {value!r} has no letters or digits; keywords match whole words")
         return values
 
+    @field_validator("hours")
+    @classmethod
+    def _hours_are_spans(cls, values: list[str]) -> list[str]:
+        for value in values:
+            _hours(value)
+        return values
+
     @model_validator(mode="after")
     def _matches_something(self) -> _When:
-        if not (self.keywords or self.components or self.departments or self.channels or self.vip is not None):
-            raise ValueError("'when' needs at least one of keywords, components, departments, channels, vip")
+        if not any(getattr(self, name) for name in type(self).model_fields if name != "vip") and self.vip is None:
+            raise ValueError("'when' needs at least one of " + ", ".join(type(self).model_fields))
         return self
 
-    def conditions(self) -> Conditions:
+    def conditions(self, priorities: list[int] | None = None) -> Conditions:
         return Conditions.of(
             keywords=self.keywords,
             components=self.components,
             departments=self.departments,
+            languages=self.languages,
+            hours=[_hours(h) for h in self.hours],
+            criticality=self.criticality,
+            customers=self.customers,
             channels=[c.value for c in self.channels],
+            impacts=self.impact,
+            urgencies=self.urgency,
+            levels=self.levels,
+            priorities=priorities or [],
+            weekdays=[WEEKDAYS.index(d) for d in self.weekdays],
             vip=self.vip,
         )
+
+
+class _QueueWhen(_When):
+    """Queue rules are looked at once the priority is decided, so they may match on it."""
+
+    priority: list[Priority] = Field(default_factory=list)
+
+    def conditions(self, priorities: list[int] | None = None) -> Conditions:
+        return super().conditions(self.priority)
 
 
 class _Rule(_Strict):
@@ -95,7 +154,9 @@ class _PriorityRule(_Rule):
 
 
 class _QueueRule(_Rule):
+    when: _QueueWhen
     queue: QueueName
+    skills: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list)
 
 
 class _Row(_Strict):
@@ -118,13 +179,25 @@ class _PrioritySection(_Strict):
 
 class _QueueSection(_Strict):
     default: QueueName = "L1-service-desk"
+    assignment: dict[QueueName, Strategy] = Field(default_factory=dict)
     rules: list[_QueueRule] = Field(default_factory=list)
 
 
 class _File(_Strict):
     version: Literal[1] = 1
+    timezone: str = "UTC"
+    components: dict[Annotated[str, Field(min_length=1, max_length=100)], Criticality] = Field(default_factory=dict)
     priority: _PrioritySection
     queues: _QueueSection = Field(default_factory=_QueueSection)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}; use an IANA name such as 'Europe/London'") from None
+        return name
 
 
 def load_rules(path: Path) -> RoutingPolicy:
@@ -171,6 +244,12 @@ def _policy(rules: _File) -> RoutingPolicy:
             PriorityRule(r.name, r.when.conditions(), set_to=r.set_to, raise_by=r.raise_by, reason=r.reason)
             for r in rules.priority.rules
         ),
-        queue_rules=tuple(QueueRule(r.name, r.when.conditions(), r.queue, r.reason) for r in rules.queues.rules),
+        queue_rules=tuple(
+            QueueRule(r.name, r.when.conditions(), r.queue, r.reason, frozenset(map(fold, r.skills)))
+            for r in rules.queues.rules
+        ),
         default_queue=rules.queues.default,
+        criticality={fold(c): level for c, level in rules.components.items()},
+        strategies=dict(rules.queues.assignment),
+        timezone=rules.timezone,
     )

@@ -48,27 +48,35 @@ tickets = Table(
     Index("ix_tickets_channel_message", "channel", "channel_message_id", unique=True),
 )
 
-# What changes after a ticket is opened; an update touches only these.
-_CHANGING = ("version", "status", "priority", "queue", "level", "assignee", "updated_at", "resolution", "resolved_by")
-
 
 def row(ticket: Ticket, opened_at: datetime, updated_at: datetime) -> dict[str, Any]:
     return {
         "ticket_id": ticket.ticket_id,
         "number": ticket.number,
-        "version": ticket.version,
-        "status": ticket.status.value,
         "subject": ticket.subject,
         "description": ticket.description,
         "channel": ticket.channel.value,
         "channel_message_id": ticket.channel_message_id,
         "customer": ticket.customer.model_dump(mode="json"),
         "components": list(ticket.components),
+        "opened_at": opened_at,
+        **_changing(ticket, updated_at),
+    }
+
+
+def changes(ticket: Ticket, updated_at: datetime) -> dict[str, Any]:
+    """What an update of the ticket's row writes: only what can change after it was opened."""
+    return {"key_ticket_id": ticket.ticket_id, **_changing(ticket, updated_at)}
+
+
+def _changing(ticket: Ticket, updated_at: datetime) -> dict[str, Any]:
+    return {
+        "version": ticket.version,
+        "status": ticket.status.value,
         "priority": ticket.priority,
         "queue": ticket.queue,
         "level": ticket.level,
         "assignee": ticket.assignee,
-        "opened_at": opened_at,
         "updated_at": updated_at,
         "resolution": ticket.resolution,
         "resolved_by": ticket.resolved_by,
@@ -80,12 +88,10 @@ async def insert_rows(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> 
         await conn.execute(insert(tickets), list(rows))
 
 
-async def update_rows(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Update changed tickets by primary key, in one executemany."""
-    if not rows:
-        return
-    statement = update(tickets).where(tickets.c.ticket_id == bindparam("key_ticket_id"))
-    await conn.execute(statement, [{"key_ticket_id": r["ticket_id"], **{c: r[c] for c in _CHANGING}} for r in rows])
+async def update_rows(conn: AsyncConnection, changed: Sequence[dict[str, Any]]) -> None:
+    """Update changed tickets (each as :func:`changes` gives it) by primary key, in one executemany."""
+    if changed:
+        await conn.execute(update(tickets).where(tickets.c.ticket_id == bindparam("key_ticket_id")), list(changed))
 
 
 async def clear(conn: AsyncConnection) -> None:

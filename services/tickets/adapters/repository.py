@@ -73,17 +73,27 @@ class TicketHistory:
 
 @dataclass(frozen=True)
 class Change:
-    """New events for a ticket; ``before`` is None when they open it."""
+    """New events for a ticket and the ticket they make of it; ``expected_version`` 0: they open it.
 
-    before: TicketHistory | None
+    It carries the ticket as the decisions left it, so saving does not fold the events again.
+    """
+
+    expected_version: int
     events: Sequence[Envelope[Any]]
+    ticket: Ticket
 
     @property
-    def expected_version(self) -> int:
-        return self.before.ticket.version if self.before else 0
+    def last_at(self) -> datetime:
+        """When the last of the events happened: the ticket's new ``updated_at``."""
+        return self.events[-1].occurred_at
 
-    def after(self, ticket_id: uuid.UUID) -> TicketHistory:
-        return self.before.extended(self.events) if self.before else TicketHistory.of(ticket_id, self.events)
+    @classmethod
+    def of(cls, before: Ticket | None, events: Sequence[Envelope[Any]]) -> Change:
+        """``events`` recorded on the ticket ``before`` (None: they open one)."""
+        data = [e.data for e in events]
+        if before is None:
+            return cls(0, events, Ticket.from_events(events[0].ticket_id, data))  # type: ignore[arg-type]
+        return cls(before.version, events, before.applied(data))
 
 
 def recorded(
@@ -113,6 +123,12 @@ async def load(conn: AsyncConnection, ticket_ids: Sequence[uuid.UUID]) -> dict[u
     return {ticket_id: TicketHistory.of(ticket_id, events) for ticket_id, events in streams.items()}
 
 
+async def load_tickets(conn: AsyncConnection, ticket_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Ticket]:
+    """The tickets as their events make them, without their histories (what deciding needs)."""
+    streams = await event_store.load_stream_data(conn, ticket_ids)
+    return {ticket_id: Ticket.from_events(ticket_id, data) for ticket_id, data in streams.items()}  # type: ignore[arg-type]
+
+
 async def find(conn: AsyncConnection, ref: str) -> uuid.UUID | None:
     """The ticket a reference names: its id (a UUID) or its number (``HD-12``)."""
     try:
@@ -122,14 +138,13 @@ async def find(conn: AsyncConnection, ref: str) -> uuid.UUID | None:
     return ticket_id if await event_store.known_tickets(conn, [ticket_id]) else None
 
 
-async def save(conn: AsyncConnection, changes: dict[uuid.UUID, Change]) -> None:
+async def save(conn: AsyncConnection, changes: Sequence[Change]) -> None:
     """Append every change's events and update the read model, in the caller's transaction."""
-    changes = {t: c for t, c in changes.items() if c.events}
-    await event_store.append_streams(conn, [event_store.Stream(c.expected_version, c.events) for c in changes.values()])
-    opened = [c.after(t).read_model_row() for t, c in changes.items() if c.before is None]
-    moved = [c.after(t).read_model_row() for t, c in changes.items() if c.before is not None]
-    await read_model.insert_rows(conn, opened)
-    await read_model.update_rows(conn, moved)
+    changes = [c for c in changes if c.events]
+    await event_store.append_streams(conn, [event_store.Stream(c.expected_version, c.events) for c in changes])
+    opened, moved = [c for c in changes if c.expected_version == 0], [c for c in changes if c.expected_version > 0]
+    await read_model.insert_rows(conn, [read_model.row(c.ticket, c.events[0].occurred_at, c.last_at) for c in opened])
+    await read_model.update_rows(conn, [read_model.changes(c.ticket, c.last_at) for c in moved])
 
 
 async def rebuild_read_model(db: TicketDatabase, *, progress_every: int = 10_000) -> int:
