@@ -213,7 +213,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     state = Path(tempfile.mkdtemp(prefix="helpdesk-bench-"))
     ports = {name: free_port() for name in ("intake", "tickets", "routing", "escalation", "notify")}
     suite = Suite(
-        state_dir=state, kafka_bootstrap=bootstrap, topic_prefix=prefix, ports=ports, smtp_port=free_port(),
+        state_dir=state, kafka_bootstrap=bootstrap, topic_prefix=prefix, ports=ports, smtp_port=free_port(), intake_smtp_port=free_port(),
         extra_env={"ESCALATION_UNCLAIMED_AFTER_S": "3600", "LOG_LEVEL": "WARNING"},
     )
     progress(f"starting the five services (state in {state})")

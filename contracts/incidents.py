@@ -40,6 +40,14 @@ class ContactDetails(Payload):
     name: str | None = Field(default=None, max_length=200)
 
 
+class Attachment(Payload):
+    """What is known of a file the customer sent with the contact (the content itself is not carried)."""
+
+    filename: str | None = Field(default=None, max_length=300)
+    content_type: str = Field(max_length=200, description="MIME type, e.g. 'image/png'.")
+    size_bytes: int | None = Field(default=None, ge=0, description="Size of the decoded content; null when the channel does not say.")
+
+
 class IncidentReportedData(Payload):
     channel: Channel
     channel_message_id: str = Field(
@@ -54,6 +62,9 @@ class IncidentReportedData(Payload):
     components: list[str] = Field(default_factory=list, max_length=50, description="Components involved.")
     impact: Level | None = Field(default=None, description="The reporter's view of the business impact.")
     urgency: Level | None = Field(default=None, description="The reporter's view of the urgency.")
+    attachments: list[Attachment] = Field(
+        default_factory=list, max_length=100, description="Files sent with the contact (metadata only)."
+    )
     reply_to_number: str | None = Field(
         default=None,
         max_length=30,
@@ -108,3 +119,39 @@ class IncidentIdentified(Envelope[IncidentIdentifiedData]):
 
     type: Literal["incident.identified"] = "incident.identified"
     schema_version: Literal[1] = 1
+
+
+class DirectoryCustomerUpdatedData(Payload):
+    """A customer as the directory/CMDB integration knows them: the whole entry, replacing the last one."""
+
+    user_id: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64, description="Any format; stored in E.164.")
+    social_handles: list[str] = Field(default_factory=list, max_length=20)
+    location: str | None = Field(default=None, max_length=300)
+    department: str | None = Field(default=None, max_length=200)
+    vip: bool = False
+    hardware: list[str] = Field(default_factory=list, max_length=100, description="The customer's assets.")
+    software: list[str] = Field(default_factory=list, max_length=100)
+
+
+class DirectoryCustomerUpdated(Envelope[DirectoryCustomerUpdatedData]):
+    """A directory integration publishes a customer (intake's directory topic, compacted, keyed by user_id)."""
+
+    type: Literal["directory.customer_updated"] = "directory.customer_updated"
+    schema_version: Literal[1] = 1
+
+
+class DirectoryCustomerRemovedData(Payload):
+    user_id: str = Field(min_length=1, max_length=200)
+
+
+class DirectoryCustomerRemoved(Envelope[DirectoryCustomerRemovedData]):
+    """A directory integration removes a customer (same topic and key as the update)."""
+
+    type: Literal["directory.customer_removed"] = "directory.customer_removed"
+    schema_version: Literal[1] = 1
+
+
+DIRECTORY_MESSAGES = (DirectoryCustomerUpdated, DirectoryCustomerRemoved)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from contracts.commands import TICKET_COMMANDS
 from contracts.envelope import Envelope, message_type
-from contracts.incidents import IncidentIdentified, IncidentReported
+from contracts.incidents import DIRECTORY_MESSAGES, IncidentIdentified, IncidentReported
 from contracts.notifications import NOTIFICATIONS
 from contracts.sla import SLA_MESSAGES
 from contracts.tickets import TICKET_EVENTS
@@ -26,6 +26,7 @@ ALL_MESSAGES: tuple[type[Envelope[Any]], ...] = (
     *TICKET_COMMANDS,
     *NOTIFICATIONS,
     *SLA_MESSAGES,
+    *DIRECTORY_MESSAGES,
 )
 
 MESSAGE_TYPES: dict[tuple[str, int], type[Envelope[Any]]] = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from contracts.commands import TICKET_COMMANDS
 from contracts.envelope import Envelope
-from contracts.incidents import IncidentIdentified, IncidentReported
+from contracts.incidents import DIRECTORY_MESSAGES, IncidentIdentified, IncidentReported
 from contracts.notifications import NOTIFICATIONS
 from contracts.sla import SLA_MESSAGES
 from contracts.tickets import TICKET_EVENTS
@@ -72,6 +72,18 @@ NOTIFICATION_REQUESTS = Topic(
     messages=NOTIFICATIONS,
 )
 
+DIRECTORY_CUSTOMERS = Topic(
+    name="helpdesk.directory.customers.v1",
+    partitions=3,
+    key="the customer's user id",
+    description=(
+        "Customers and their assets as a directory or CMDB integration publishes them; intake keeps its "
+        "customer directory from it (compacted: the latest message per customer is the truth)."
+    ),
+    messages=DIRECTORY_MESSAGES,
+    config={"cleanup.policy": "compact"},
+)
+
 SLA_DEADLINES = Topic(
     name="helpdesk.sla.deadlines.v1",
     partitions=6,
@@ -99,6 +111,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     TICKET_EVENTS_TOPIC,
     TICKET_COMMANDS_TOPIC,
     NOTIFICATION_REQUESTS,
+    DIRECTORY_CUSTOMERS,
     SLA_DEADLINES,
     DEAD_LETTERS,
 )

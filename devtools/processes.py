@@ -93,6 +93,7 @@ class Suite:
     topic_prefix: str = ""
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     smtp_port: int = 2525
+    intake_smtp_port: int = 2526
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
 
@@ -109,6 +110,7 @@ class Suite:
             "KAFKA_TOPIC_PREFIX": self.topic_prefix,
             "NOTIFY_SMTP_HOST": "127.0.0.1",
             "NOTIFY_SMTP_PORT": str(self.smtp_port),
+            "INTAKE_SMTP_PORT": str(self.intake_smtp_port),
             "PYTHONUNBUFFERED": "1",
         }
         for name in SERVICES:

@@ -9,8 +9,8 @@ A client that did not get an answer posts again with the same
 ``channel_message_id`` (or ``Idempotency-Key``); the report gets the same
 event id and the ticket service opens one ticket.
 
-Integrations will authenticate with their own API keys (issue 4); until then
-the endpoint must only be reachable by trusted callers.
+Integrations authenticate with their own API keys (``api_keys.py``) when
+``INTAKE_API_KEYS`` is set.
 """
 
 from __future__ import annotations
@@ -27,16 +27,23 @@ from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from contracts.envelope import new_envelope
-from contracts.incidents import Channel, ContactDetails, IncidentReported, IncidentReportedData, Level
+from contracts.incidents import (
+    Channel,
+    ContactDetails,
+    IncidentReported,
+    IncidentReportedData,
+    Level,
+)
 from contracts.topics import INCIDENTS_REPORTED
 from runtime.kafka import Publisher
 from runtime.logs import get_logger
 from services.intake.config import Settings
 from services.intake.domain import reported_event_id
+from services.intake.flood import FloodGuard, sender_of
 
 HTTP_INCIDENTS = Counter(
     "helpdesk_intake_http_incidents_total",
-    "Incidents posted to POST /v1/incidents, by channel and outcome (accepted, invalid, too_large, unavailable).",
+    "Incidents posted to POST /v1/incidents, by channel and outcome (accepted, invalid, too_large, flooded, unavailable).",
     ["channel", "outcome"],
 )
 PROBLEM = "application/problem+json"
@@ -64,6 +71,11 @@ class IncidentSubmission(BaseModel):
     components: list[str] = Field(default_factory=list, max_length=50, description="Components involved.")
     impact: Level | None = None
     urgency: Level | None = None
+    reply_to_number: str | None = Field(
+        default=None,
+        pattern=r"^HD-[0-9]{1,12}$",
+        description="The ticket this contact answers (HD-12); recorded on it as a customer reply when it is open.",
+    )
 
     @field_validator("contact")
     @classmethod
@@ -97,7 +109,7 @@ class Rejected(Exception):
         return JSONResponse(self.body, status_code=self.status, media_type=PROBLEM, headers=self.headers)
 
 
-def incidents_router(publisher: Publisher, settings: Settings) -> APIRouter:
+def incidents_router(publisher: Publisher, settings: Settings, guard: FloodGuard) -> APIRouter:
     router = APIRouter(tags=["incidents"])
 
     @router.post("/v1/incidents", status_code=202, response_model=Accepted, **_OPENAPI)
@@ -110,6 +122,11 @@ def incidents_router(publisher: Publisher, settings: Settings) -> APIRouter:
             return rejected.response()
         channel = reported.data.channel.value
         message_id = reported.data.channel_message_id
+        if not guard.admit(sender_of(channel, reported.data.contact)):
+            HTTP_INCIDENTS.labels(channel, "flooded").inc()
+            flooded = Rejected(429, "Too many incidents", "this sender is over the flood limit; try later")
+            flooded.headers["Retry-After"] = str(int(settings.flood_window_s) or 1)
+            return flooded.response()
         try:
             publishing = publisher.publish(INCIDENTS_REPORTED, reported, reported.data.partition_key)
             await asyncio.wait_for(publishing, settings.publish_timeout_s)
@@ -138,6 +155,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise Rejected(415, "Unsupported media type", f"send the incident as application/json, not {content_type}")
+    return await read_limited(request, limit)
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, or 413 as soon as it exceeds ``limit`` bytes (whatever Content-Length claims)."""
     too_large = Rejected(413, "Body too large", f"an incident body may be at most {limit} bytes")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -153,7 +175,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _parse(body: bytes) -> IncidentSubmission:
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise Rejected(400, "Body is not JSON", f"the body is not valid JSON: {exc}") from None
     try:
         return IncidentSubmission.model_validate(document)
@@ -179,7 +201,9 @@ def _reported(submission: IncidentSubmission, request: Request) -> IncidentRepor
         channel=submission.channel,
         channel_message_id=message_id,
         received_at=datetime.now(UTC),
-        **submission.model_dump(include={"contact", "subject", "description", "components", "impact", "urgency"}),
+        **submission.model_dump(
+            include={"contact", "subject", "description", "components", "impact", "urgency", "reply_to_number"}
+        ),
     )
     event_id = reported_event_id(submission.channel.value, message_id)
     message = new_envelope(IncidentReported, data, event_id=event_id, correlation_id=correlation_id)
@@ -220,7 +244,9 @@ _OPENAPI: dict[str, Any] = {
         400: {"description": "The body is not JSON.", "content": {PROBLEM: {}}},
         413: {"description": "The body is too large.", "content": {PROBLEM: {}}},
         415: {"description": "The body is not sent as JSON.", "content": {PROBLEM: {}}},
+        401: {"description": "No or unknown API key (when INTAKE_API_KEYS is set).", "content": {PROBLEM: {}}},
         422: {"description": "A field is wrong; `errors` says which.", "content": {PROBLEM: {}}},
+        429: {"description": "The sender is over the flood limit.", "content": {PROBLEM: {}}},
         503: {"description": "Not acknowledged: post again with the same id.", "content": {PROBLEM: {}}},
     },
     "openapi_extra": {

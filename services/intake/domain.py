@@ -1,7 +1,8 @@
 """Identifying the customer behind an incident, and filling in what is known of them.
 
-Pure: no I/O. The directory is built once at start-up (see
-``adapters/directory_file.py``) and only read afterwards.
+Pure: no I/O. The directory lives in intake's database
+(``adapters/directory_store.py``); for each batch of incidents the customers
+their contacts could be are read into a :class:`Directory` and matched here.
 
 A contact may carry several ways to identify the customer; they are tried in
 a fixed order, most reliable first: user id, e-mail address, phone number,
@@ -125,6 +126,9 @@ class Directory:
     def __len__(self) -> int:
         return len(self._by["user_id"])
 
+    def customers(self) -> list[Customer]:
+        return list(self._by["user_id"].values())
+
     @staticmethod
     def _keys(customer: Customer) -> list[tuple[IdentifiedBy, str]]:
         keys: list[tuple[IdentifiedBy, str]] = [("user_id", customer.user_id)]
@@ -203,7 +207,8 @@ def reported_event_id(channel: str, channel_message_id: str) -> uuid.UUID:
 
 def identified_incident(reported: IncidentReported, profile: CustomerProfile, now: datetime) -> IncidentIdentified:
     """The reported incident with the customer filled in; caused by (and correlated with) the report."""
-    data = IncidentIdentifiedData(**reported.data.model_dump(), customer=profile)
+    # Both parts are validated models already: construct, do not dump and validate them again (the hot path).
+    data = IncidentIdentifiedData.model_construct(**dict(reported.data), customer=profile)
     message = new_envelope(
         IncidentIdentified, data, causation=reported, event_id=identified_event_id(reported), occurred_at=now
     )

@@ -11,15 +11,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import Counter
 
-from contracts.incidents import IncidentReported
+from contracts.incidents import (
+    DirectoryCustomerRemoved,
+    DirectoryCustomerUpdated,
+    IncidentReported,
+)
+from contracts.tickets import TicketOpened, TicketResolved
 from contracts.topics import INCIDENTS_IDENTIFIED
-from runtime.consumer import Delivery
+from runtime.consumer import Delivery, PoisonMessage
 from runtime.kafka import Outgoing, Publisher
 from runtime.logs import get_logger
-from services.intake.domain import Directory, identified_incident, identify
+from services.intake.adapters.directory_store import DirectoryStore
+from services.intake.adapters.ticket_threads import (
+    TicketThreads,
+    channel_thread,
+    mail_thread,
+)
+from services.intake.customer_entry import CustomerEntry
+from services.intake.domain import (
+    Customer,
+    DuplicateCustomer,
+    identified_incident,
+    identify,
+)
 
 INCIDENTS_RECEIVED = Counter(
     "helpdesk_intake_incidents_received_total",
@@ -38,17 +56,19 @@ log = get_logger("intake.handlers")
 class IdentifyIncidents:
     """Identify the customer of every reported incident of a batch; publish them all, then return."""
 
-    def __init__(self, directory: Directory, region: str, publisher: Publisher) -> None:
+    def __init__(self, directory: DirectoryStore, region: str, publisher: Publisher) -> None:
         self._directory = directory
         self._region = region
         self._publisher = publisher
 
     async def __call__(self, deliveries: Sequence[Delivery[IncidentReported]]) -> None:
         now = datetime.now(UTC)
+        # One query for the batch: every customer any of its contacts could be.
+        directory = await self._directory.directory_for(d.message.data.contact for d in deliveries)
         outgoing = []
         for delivery in deliveries:
             reported = delivery.message
-            profile = identify(self._directory, reported.data.contact, self._region)
+            profile = identify(directory, reported.data.contact, self._region)
             identified = identified_incident(reported, profile, now)
             outgoing.append(Outgoing(INCIDENTS_IDENTIFIED, identified, reported.data.partition_key))
         await self._publisher.publish_all(outgoing)
@@ -71,3 +91,53 @@ class IdentifyIncidents:
             identified_by=customer.identified_by,
             customer_id=customer.customer_id,
         )
+
+
+class KeepDirectory:
+    """Apply the directory topic's customers to intake's directory, in topic order, one transaction per batch.
+
+    Replaying the topic (it is compacted: the latest entry per customer stays)
+    leaves the directory as it is. An entry that can never be stored (a phone
+    number that is none, a key another customer holds) is dead-lettered.
+    """
+
+    def __init__(self, directory: DirectoryStore, region: str) -> None:
+        self._directory = directory
+        self._region = region
+
+    async def __call__(
+        self, deliveries: Sequence[Delivery[DirectoryCustomerUpdated | DirectoryCustomerRemoved]]
+    ) -> None:
+        changes: list[Customer | str] = [self._change(d.message) for d in deliveries]
+        try:
+            await self._directory.apply(changes, source="topic")
+        except DuplicateCustomer as exc:
+            raise PoisonMessage(str(exc)) from None
+        log.info("directory updated from the topic", changes=len(changes))
+
+    def _change(self, message: DirectoryCustomerUpdated | DirectoryCustomerRemoved) -> Customer | str:
+        if isinstance(message, DirectoryCustomerRemoved):
+            return message.data.user_id
+        try:
+            return CustomerEntry.model_validate(message.data.model_dump()).customer(self._region)
+        except ValueError as exc:  # pydantic's ValidationError is one too
+            raise PoisonMessage(f"customer {message.data.user_id!r}: {exc}") from None
+
+
+class LearnTicketThreads:
+    """Remember which ticket each opening contact and each resolution mail belongs to (idempotent)."""
+
+    def __init__(self, threads: TicketThreads) -> None:
+        self._threads = threads
+
+    async def __call__(self, deliveries: Sequence[Delivery[Any]]) -> None:
+        pairs: list[tuple[str, str]] = []
+        for delivery in deliveries:
+            event = delivery.message
+            if isinstance(event, TicketOpened):
+                pairs.append(
+                    (channel_thread(event.data.channel.value, event.data.channel_message_id), event.data.number)
+                )
+            elif isinstance(event, TicketResolved):
+                pairs.append((mail_thread(f"<resolved.{event.event_id}@helpdesk>"), event.data.number))
+        await self._threads.remember(pairs)

@@ -31,6 +31,7 @@ def suite(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterator[S
         topic_prefix=topic_prefix,
         ports={name: free_port() for name in SERVICES},
         smtp_port=free_port(),
+        intake_smtp_port=free_port(),
         extra_env={"ESCALATION_UNCLAIMED_AFTER_S": str(ESCALATE_AFTER_S), "ESCALATION_TIMER_INTERVAL_S": "0.2"},
     )
     try:

@@ -21,7 +21,11 @@ from runtime.settings import CommonSettings
 from runtime.topics_admin import ensure_topics
 from services.intake.bootstrap import build
 from services.intake.config import Settings
-from services.intake.domain import INTAKE_NAMESPACE, identified_event_id, reported_event_id
+from services.intake.domain import (
+    INTAKE_NAMESPACE,
+    identified_event_id,
+    reported_event_id,
+)
 from tests.support.kafka import incident, produce, read_all, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,11 +52,16 @@ class Intake:
 
 
 @pytest.fixture(scope="module")
-async def intake(kafka_bootstrap: str) -> AsyncIterator[Intake]:
+async def intake(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Intake]:
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, prefix)
+    await ensure_topics(kafka_bootstrap, prefix, partitions=3)
     common = CommonSettings(kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=prefix, kafka_retry_backoff_ms=10)
-    settings = Settings(directory_file=ROOT / "services/intake/directory.example.yaml", default_region="GB")
+    settings = Settings(
+        directory_file=ROOT / "services/intake/directory.example.yaml",
+        database_url=f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('intake') / 'intake.db'}",
+        default_region="GB",
+        smtp_enabled=False,
+    )
     service = build(common, settings)
     async with service._lifespan(service.app):
         transport = httpx.ASGITransport(app=service.app)
@@ -147,3 +156,13 @@ async def test_garbage_on_the_reported_topic_is_dead_lettered_and_the_next_incid
         assert int(headers["dlt.origin.offset"]) >= 0 and int(headers["dlt.origin.partition"]) >= 0
     assert "not a helpdesk message envelope" in by_value[not_json]["dlt.reason"]
     assert "data.subject: Field required" in by_value[invalid]["dlt.reason"]
+
+
+async def test_a_posted_reply_carries_the_ticket_number_it_answers(intake: Intake) -> None:
+    message_id = f"web-{uuid.uuid4().hex}"
+    body = {"channel_message_id": message_id, "contact": {"user_id": "u-1003"}, "subject": "Re: still slow", "reply_to_number": "HD-88"}
+    assert (await intake.client.post("/v1/incidents", json=body)).status_code == 202
+    [identified] = await intake.identified_for(message_id)
+    assert (identified.data.reply_to_number, identified.data.customer.customer_id) == ("HD-88", "u-1003")
+    bad = await intake.client.post("/v1/incidents", json={**body, "reply_to_number": "ticket 88"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "reply_to_number"

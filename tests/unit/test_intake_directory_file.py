@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from contracts.incidents import ContactDetails
 from services.intake.adapters.directory_file import DirectoryFileError, load_directory
 from services.intake.domain import identify
-from contracts.incidents import ContactDetails
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "services" / "intake" / "directory.example.yaml"
 

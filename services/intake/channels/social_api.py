@@ -1,0 +1,96 @@
+"""The social-media channel: Meta's webhook (Messenger, Instagram) and a generic JSON endpoint.
+
+``GET /v1/channels/social/meta`` answers Meta's subscription check;
+``POST /v1/channels/social/meta`` takes message events, signed with the app
+secret. ``POST /v1/channels/social`` takes one message in the documented
+generic format from any bridge, with an integration's API key. Each answer
+comes once every incident of the request is on the reported topic.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from contracts.incidents import IncidentReportedData
+from services.intake.api import Rejected, read_limited
+from services.intake.api_keys import ApiKeys
+from services.intake.channels.meta import (
+    MalformedSocial,
+    incident_from_generic,
+    incidents_from_meta,
+    signed_by_meta,
+)
+from services.intake.config import Settings
+from services.intake.reporting import CONTACTS, Flooded, NotAcknowledged, Reporter
+
+
+def social_router(reporter: Reporter, settings: Settings, keys: ApiKeys) -> APIRouter:
+    router = APIRouter(tags=["channels"])
+
+    @router.get("/v1/channels/social/meta", summary="Meta webhook subscription check", response_class=PlainTextResponse)
+    async def verify(request: Request) -> Response:
+        params = request.query_params
+        token = settings.meta_verify_token.get_secret_value() if settings.meta_verify_token else ""
+        given = params.get("hub.verify_token", "")
+        if (
+            params.get("hub.mode") != "subscribe"
+            or not token
+            or not hmac.compare_digest(given.encode(), token.encode())
+        ):
+            return Rejected(
+                403, "Not verified", "hub.mode must be 'subscribe' and hub.verify_token must match"
+            ).response()
+        return PlainTextResponse(params.get("hub.challenge", ""))
+
+    @router.post("/v1/channels/social/meta", summary="Meta (Messenger, Instagram) message webhook")
+    async def meta_messages(request: Request) -> Response:
+        try:
+            secret = settings.meta_app_secret.get_secret_value() if settings.meta_app_secret else ""
+            if not secret:
+                raise Rejected(
+                    503, "Social channel not configured", "set INTAKE_META_APP_SECRET to receive Meta webhooks"
+                )
+            body = await read_limited(request, settings.max_body_bytes)
+            if not signed_by_meta(secret, body, request.headers.get("x-hub-signature-256", "")):
+                CONTACTS.labels("social", "bad_signature").inc()
+                raise Rejected(403, "Bad signature", "X-Hub-Signature-256 does not match the body (app secret)")
+            incidents = incidents_from_meta(body, datetime.now(UTC))
+        except MalformedSocial as exc:
+            CONTACTS.labels("social", "malformed").inc()
+            return Rejected(400, "Not a Meta webhook", str(exc)).response()
+        except Rejected as rejected:
+            return rejected.response()
+        return await _report_all(reporter, incidents, PlainTextResponse("EVENT_RECEIVED"))
+
+    @router.post(
+        "/v1/channels/social", summary="A social-media message in the generic format", dependencies=[Depends(keys)]
+    )
+    async def generic_message(request: Request) -> Response:
+        try:
+            data = incident_from_generic(await read_limited(request, settings.max_body_bytes), datetime.now(UTC))
+        except MalformedSocial as exc:
+            CONTACTS.labels("social", "malformed").inc()
+            return Rejected(422, "Invalid social message", str(exc)).response()
+        except Rejected as rejected:
+            return rejected.response()
+        accepted = {"status": "accepted", "channel_message_id": data.channel_message_id}
+        return await _report_all(reporter, [data], JSONResponse(accepted, status_code=202))
+
+    return router
+
+
+async def _report_all(reporter: Reporter, incidents: list[IncidentReportedData], ok: Response) -> Response:
+    for data in incidents:
+        try:
+            await reporter.report(data)
+        except Flooded:
+            continue  # counted and logged; Meta must not retry the whole delivery for it
+        except NotAcknowledged:
+            unavailable = Rejected(503, "Not accepted", "not stored; the delivery may be retried")
+            unavailable.headers["Retry-After"] = "5"
+            return unavailable.response()
+    return ok

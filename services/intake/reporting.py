@@ -1,0 +1,83 @@
+"""Putting a channel's contact on the reported topic, acknowledged before the channel is answered.
+
+Every channel adapter (SMTP, SMS, ...) ends here: the contact becomes an
+``incident.reported`` whose event id follows from channel and channel message
+id (a contact delivered twice is one incident), and the adapter answers its
+peer only after Kafka has acknowledged it: from then on it cannot be lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+from prometheus_client import Counter
+
+from contracts.envelope import new_envelope
+from contracts.incidents import IncidentReported, IncidentReportedData
+from contracts.topics import INCIDENTS_REPORTED
+from runtime.kafka import Publisher
+from runtime.logs import get_logger
+from services.intake.domain import reported_event_id
+from services.intake.flood import FloodGuard, sender_of
+
+CONTACTS = Counter(
+    "helpdesk_intake_contacts_total",
+    "Contacts received by a channel adapter, by channel and outcome "
+    "(accepted, malformed, too_large, bad_signature, flooded, unavailable).",
+    ["channel", "outcome"],
+)
+log = get_logger("intake.reporting")
+
+
+class Flooded(Exception):
+    """The sender is over the flood guard's limit: the contact is refused, not published."""
+
+
+class NotAcknowledged(Exception):
+    """Kafka did not acknowledge the incident in time: the contact is not accepted."""
+
+
+def reported_message(data: IncidentReportedData, correlation_id: str | None = None) -> IncidentReported:
+    event_id = reported_event_id(data.channel.value, data.channel_message_id)
+    return cast(
+        IncidentReported, new_envelope(IncidentReported, data, event_id=event_id, correlation_id=correlation_id)
+    )
+
+
+class Reporter:
+    """Publishes a channel's incidents and waits for the acknowledgement."""
+
+    def __init__(self, publisher: Publisher, timeout_s: float, guard: FloodGuard) -> None:
+        self._publisher = publisher
+        self._timeout_s = timeout_s
+        self.guard = guard
+
+    async def report(self, data: IncidentReportedData, correlation_id: str | None = None) -> IncidentReported:
+        channel = data.channel.value
+        self.admit(channel, data)
+        reported = reported_message(data, correlation_id)
+        try:
+            publishing = self._publisher.publish(INCIDENTS_REPORTED, reported, data.partition_key)
+            await asyncio.wait_for(publishing, self._timeout_s)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the contact was not acknowledged
+            CONTACTS.labels(channel, "unavailable").inc()
+            log.error("contact not acknowledged by Kafka", channel=channel, error=f"{type(exc).__name__}: {exc}")
+            raise NotAcknowledged(str(exc)) from exc
+        CONTACTS.labels(channel, "accepted").inc()
+        log.info(
+            "contact accepted",
+            correlation_id=reported.correlation_id,
+            channel=channel,
+            channel_message_id=data.channel_message_id,
+            reply_to_number=data.reply_to_number,
+        )
+        return reported
+
+    def admit(self, channel: str, data: IncidentReportedData) -> None:
+        """Count the contact against its sender's limit; :class:`Flooded` when over it."""
+        sender = sender_of(channel, data.contact)
+        if not self.guard.admit(sender):
+            CONTACTS.labels(channel, "flooded").inc()
+            log.warning("contact refused by the flood guard", channel=channel, sender=sender)
+            raise Flooded(sender)
