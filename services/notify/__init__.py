@@ -1,6 +1,8 @@
-"""Notify: tells people what happened to a ticket. It remembers each ticket's
-customer from ``ticket.opened``, e-mails the customer when the ticket is
-resolved, and sends the notifications other services request (e-mail to the
-escalation level). Each e-mail is sent at most once per cause, as far as SMTP
-allows, with a Message-ID derived from its cause so replies thread back.
+"""Notify: tells people what happened to a ticket. It e-mails customers (an
+acknowledgement when their ticket opens, the resolution, public notes), threaded
+under their first mail and in their language; it notifies agents and levels on
+escalation and assignment by SMS, phone call, pager, alarm, a flag on the ticket
+or e-mail, as the recipients file says; it posts signed webhooks to integrations;
+and it sends the notifications other services request. Each is sent once per
+cause as far as its transport allows, within rate limits.
 """

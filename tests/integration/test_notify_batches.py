@@ -119,7 +119,7 @@ async def test_an_opening_and_a_repeated_resolution_of_one_ticket_in_one_batch_m
     [mail] = await sink.wait_for(1)
     await asyncio.sleep(0.2)
     assert len(sink.messages) == 1
-    assert mail.message["Message-ID"] == f"<resolved.{done.event_id}@helpdesk>"
+    assert mail.message["Message-ID"] == f"<resolved.{done.event_id}.HD-5@helpdesk>"
     assert mail.message["Subject"] == "[HD-5] Resolved: Printer on fire"
 
 

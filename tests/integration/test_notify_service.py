@@ -1,6 +1,6 @@
 """Notify over the real broker, both databases and a real SMTP server: the
 customer hears of the resolution once, redelivery sends nothing more, and a
-method not built yet goes to the dead-letter topic with the reason.
+request that cannot be sent goes to the dead-letter topic with the reason.
 """
 
 from __future__ import annotations
@@ -17,14 +17,33 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from prometheus_client import REGISTRY
 
+from contracts.commands import FlagTicket
 from contracts.envelope import Envelope, new_envelope
 from contracts.incidents import Channel, CustomerProfile
-from contracts.notifications import NotificationRequested, NotificationRequestedData, Recipient
-from contracts.tickets import TicketOpened, TicketOpenedData, TicketResolved, TicketResolvedData
-from contracts.topics import DEAD_LETTERS, NOTIFICATION_REQUESTS, TICKET_EVENTS_TOPIC, Topic
+from contracts.notifications import (
+    NotificationRequested,
+    NotificationRequestedData,
+    Recipient,
+)
+from contracts.registry import parse_message
+from contracts.tickets import (
+    TicketOpened,
+    TicketOpenedData,
+    TicketResolved,
+    TicketResolvedData,
+)
+from contracts.topics import (
+    DEAD_LETTERS,
+    NOTIFICATION_REQUESTS,
+    TICKET_COMMANDS_TOPIC,
+    TICKET_EVENTS_TOPIC,
+    Topic,
+)
 from runtime.settings import CommonSettings
 from services.notify.bootstrap import build
 from services.notify.config import Settings
+from tests.support.kafka import read_all
+from tests.support.provider_sink import ProviderSink
 from tests.support.smtp_sink import SmtpSink, free_port
 
 
@@ -36,10 +55,14 @@ def sink() -> Iterator[SmtpSink]:
 
 @asynccontextmanager
 async def notify(
-    kafka_bootstrap: str, topic_prefix: str, database_url: str, smtp_port: int, **common: Any
+    kafka_bootstrap: str, topic_prefix: str, database_url: str, smtp_port: int,
+    settings_overrides: dict[str, Any] | None = None, **common: Any,
 ) -> AsyncIterator[None]:
     """The service in-process, sending to ``smtp_port`` on 127.0.0.1."""
-    settings = Settings(database_url=database_url, smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_timeout_s=5)
+    # These tests count the resolution and escalation mails; acknowledgements have their own tests.
+    overrides = {"acknowledge_openings": False, **(settings_overrides or {})}
+    settings = Settings(database_url=database_url, smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_timeout_s=5,
+                        **overrides)
     common_settings = CommonSettings(
         kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix, kafka_retry_backoff_ms=10, **common
     )
@@ -99,9 +122,12 @@ def resolved(ticket_id: uuid.UUID, number: str, resolution: str, version: int = 
     return new_envelope(TicketResolved, data, ticket_id=ticket_id)
 
 
-def request(ticket_id: uuid.UUID, method: str, email: str | None = "l2-oncall@helpdesk.example") -> Envelope[Any]:
+def request(
+    ticket_id: uuid.UUID, method: str, email: str | None = "l2-oncall@helpdesk.example", phone: str | None = None
+) -> Envelope[Any]:
     data = NotificationRequestedData(
-        number="HD-3", recipient=Recipient(kind="level", id="L2", email=email), method=method,  # type: ignore[arg-type]
+        number="HD-3", recipient=Recipient(kind="level", id="L2", email=email, phone=phone),
+        method=method,  # type: ignore[arg-type]
         template="ticket_escalated", subject="[HD-3] escalated to L2",
         context={"level": "2", "level_name": "L2", "queue": "L2-specialists"},
     )
@@ -123,7 +149,7 @@ async def test_the_customer_gets_one_resolution_email_even_when_the_resolution_i
         assert mail.rcpt_tos == ("ada@example.com",)
         assert mail.message["From"] == "helpdesk@helpdesk.example"
         assert mail.message["Subject"] == "[HD-12] Resolved: Printer on fire"
-        assert mail.message["Message-ID"] == f"<resolved.{first.event_id}@helpdesk>"
+        assert mail.message["Message-ID"] == f"<resolved.{first.event_id}.HD-12@helpdesk>"
         assert "Your incident HD-12 is resolved." in mail.text and "Replaced the fuser unit." in mail.text
         assert "Replaced the fuser unit." in mail.html
 
@@ -133,7 +159,7 @@ async def test_the_customer_gets_one_resolution_email_even_when_the_resolution_i
         mails = await sink.wait_for(2)
         await asyncio.sleep(0.3)
         assert [m.message["Message-ID"] for m in sink.messages] == [
-            f"<resolved.{first.event_id}@helpdesk>", f"<resolved.{later.event_id}@helpdesk>"]
+            f"<resolved.{first.event_id}.HD-12@helpdesk>", f"<resolved.{later.event_id}.HD-12@helpdesk>"]
         assert "Replaced the whole printer." in mails[1].text
 
 
@@ -161,7 +187,7 @@ async def test_an_email_request_is_sent_once_to_its_recipient(
         [mail] = await sink.wait_for(1)
         assert mail.rcpt_tos == ("l2-oncall@helpdesk.example",)
         assert mail.message["Subject"] == "[HD-3] escalated to L2"
-        assert mail.message["Message-ID"] == f"<request.{asked.event_id}@helpdesk>"
+        assert mail.message["Message-ID"] == f"<request.{asked.event_id}.HD-3@helpdesk>"
         assert "Ticket HD-3 has been escalated to L2 (queue L2-specialists)." in mail.text
 
         marker = request(ticket, "email", email="l3-oncall@helpdesk.example")  # same partition, read after both
@@ -171,7 +197,7 @@ async def test_an_email_request_is_sent_once_to_its_recipient(
         assert [m.rcpt_tos for m in sink.messages] == [("l2-oncall@helpdesk.example",), ("l3-oncall@helpdesk.example",)]
 
 
-async def test_an_sms_request_goes_to_the_dead_letter_topic_saying_it_is_not_supported_yet(
+async def test_an_sms_request_without_a_phone_number_goes_to_the_dead_letter_topic_saying_so(
     kafka_bootstrap: str, topic_prefix: str, sqlite_database: str, sink: SmtpSink
 ) -> None:
     sms = request(uuid.uuid4(), "sms", email=None)
@@ -179,7 +205,7 @@ async def test_an_sms_request_goes_to_the_dead_letter_topic_saying_it_is_not_sup
         await publish(p, topic_prefix, NOTIFICATION_REQUESTS, sms)
         [letter] = await dead_letters(kafka_bootstrap, topic_prefix)
     headers = {k: v.decode() for k, v in letter.headers}
-    assert headers["dlt.reason"] == "rejected by handler: method sms not supported yet"
+    assert headers["dlt.reason"] == "rejected by handler: an sms notification to level L2 has no phone number"
     assert headers["dlt.origin.topic"] == NOTIFICATION_REQUESTS.qualified(topic_prefix)
     assert letter.value == sms.model_dump_json().encode()
     assert sink.messages == []
@@ -203,4 +229,44 @@ async def test_an_unreachable_smtp_server_is_retried_then_dead_lettered_and_noth
     async with notify(kafka_bootstrap, topic_prefix, sqlite_database, sink.port), producer(kafka_bootstrap) as p:
         await publish(p, topic_prefix, NOTIFICATION_REQUESTS, asked)
         [mail] = await sink.wait_for(1)
-    assert mail.message["Message-ID"] == f"<request.{asked.event_id}@helpdesk>"
+    assert mail.message["Message-ID"] == f"<request.{asked.event_id}.HD-3@helpdesk>"
+
+
+async def test_a_flag_request_raises_one_flag_command_for_the_ticket_service_however_often_it_is_redelivered(
+    kafka_bootstrap: str, topic_prefix: str, sqlite_database: str, sink: SmtpSink
+) -> None:
+    ticket = uuid.uuid4()
+    flag = request(ticket, "flag", email=None)
+    async with notify(kafka_bootstrap, topic_prefix, sqlite_database, sink.port), producer(kafka_bootstrap) as p:
+        await publish(p, topic_prefix, NOTIFICATION_REQUESTS, flag, flag)
+        [record] = await read_all(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(topic_prefix))
+    command = parse_message(record.value, (FlagTicket,))
+    assert record.key == str(ticket).encode() and command.ticket_id == ticket
+    assert command.event_id == uuid.uuid5(uuid.NAMESPACE_URL, f"helpdesk:notify:flag:request.{flag.event_id}")
+    assert command.data.raised_by == "notify" and command.data.flag == "escalated"
+    assert command.causation_id == str(flag.event_id)
+
+
+async def test_an_sms_provider_answering_500_is_retried_then_the_request_is_dead_lettered_and_replays_later(
+    kafka_bootstrap: str, topic_prefix: str, sqlite_database: str, sink: SmtpSink
+) -> None:
+    sms = request(uuid.uuid4(), "sms", email=None, phone="+441610000002")
+    with ProviderSink() as provider:
+        provider.fail(500, times=1000)
+        twilio = {"twilio_base_url": provider.url, "twilio_account_sid": "AC1", "webhook_attempts": 2}
+        async with (
+            notify(kafka_bootstrap, topic_prefix, sqlite_database, sink.port, twilio, kafka_max_attempts=2),
+            producer(kafka_bootstrap) as p,
+        ):
+            await publish(p, topic_prefix, NOTIFICATION_REQUESTS, sms)
+            [letter] = await dead_letters(kafka_bootstrap, topic_prefix)
+        headers = {k: v.decode() for k, v in letter.headers}
+        assert headers["dlt.attempts"] == "2" and "ProviderUnavailable" in headers["dlt.reason"]
+        assert "HTTP 500" in headers["dlt.reason"]
+        assert len(provider.requests) == 4  # 2 consumer attempts x 2 tries in the call
+
+        provider.recover()
+        async with notify(kafka_bootstrap, topic_prefix, sqlite_database, sink.port, twilio), producer(kafka_bootstrap) as p:
+            await publish(p, topic_prefix, NOTIFICATION_REQUESTS, sms)  # replayed from the dead-letter topic
+            [sent] = await provider.wait_for(1)
+    assert sent.form["To"] == "+441610000002" and sent.form["Body"] == "[HD-3] escalated to L2 (L2-specialists)"

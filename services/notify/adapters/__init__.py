@@ -1,1 +1,2 @@
-"""Notify's adapters: its own store, and the SMTP server e-mails are handed to."""
+"""Notify's adapters: its own store, the SMTP server, the HTTP providers (Twilio,
+PagerDuty, Alertmanager, webhooks) and the ticket service's command topic (flags)."""

@@ -1,9 +1,9 @@
 """Notify's store (SQLAlchemy Core; SQLite or PostgreSQL).
 
 ``customer_contacts``: who to tell about each ticket, from ``ticket.opened``.
-``sent_notifications``: one row per e-mail handed to SMTP, keyed by its
-notification key; it is checked before sending and written right after, so a
-redelivered cause is not sent again. Both are written with ``INSERT ... ON
+``sent_notifications``: one row per notification handed to its channel (or
+held back by a rate limit), keyed by its notification key; it is checked before
+sending and written right after, so a redelivered cause is not sent again. Both are written with ``INSERT ... ON
 CONFLICT DO NOTHING``: the first row for a key is the record, so writing a
 redelivered one again is harmless and needs no record of processed events.
 """
@@ -20,8 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from runtime.database import UtcDateTime, make_engine, ping
-from services.notify.domain import CustomerContact, Email
-
+from services.notify.domain import CustomerContact, Notification
 
 metadata = MetaData()
 
@@ -33,6 +32,8 @@ customer_contacts = Table(
     Column("email", String(320), nullable=True),
     Column("name", String(200), nullable=True),
     Column("subject", String(300), nullable=False),
+    Column("language", String(10), nullable=True),
+    Column("thread_root", String(400), nullable=True),
 )
 
 sent_notifications = Table(
@@ -43,6 +44,8 @@ sent_notifications = Table(
     Column("channel", String(20), nullable=False),
     Column("recipient", String(320), nullable=False),
     Column("sent_at", UtcDateTime, nullable=False),
+    # "sent", or "held_back" (over a rate limit: recorded so it is visible, and never sent later).
+    Column("outcome", String(20), nullable=False, server_default="sent"),
 )
 
 
@@ -77,7 +80,8 @@ class NotifyStore:
     async def remember_contacts(self, contacts: Sequence[CustomerContact]) -> None:
         """Store each ticket's contact, unless one is stored already; one statement for the lot."""
         rows = [
-            {"ticket_id": c.ticket_id, "number": c.number, "email": c.email, "name": c.name, "subject": c.subject}
+            {"ticket_id": c.ticket_id, "number": c.number, "email": c.email, "name": c.name, "subject": c.subject,
+             "language": c.language, "thread_root": c.thread_root}
             for c in contacts
         ]
         if rows:
@@ -89,7 +93,10 @@ class NotifyStore:
         query = select(customer_contacts).where(customer_contacts.c.ticket_id.in_(list(ticket_ids)))
         async with self.reader.connect() as conn:
             rows = await conn.execute(query)
-            return {r.ticket_id: CustomerContact(r.ticket_id, r.number, r.email, r.name, r.subject) for r in rows}
+            return {
+                r.ticket_id: CustomerContact(r.ticket_id, r.number, r.email, r.name, r.subject, r.language, r.thread_root)
+                for r in rows
+            }
 
     async def already_sent(self, notification_keys: Collection[str]) -> set[str]:
         """Those of ``notification_keys`` recorded as sent."""
@@ -97,13 +104,16 @@ class NotifyStore:
         async with self.reader.connect() as conn:
             return set((await conn.execute(select(column).where(column.in_(list(notification_keys))))).scalars())
 
-    async def record_sent(self, email: Email, sent_at: datetime) -> None:
-        row = {
-            "notification_key": email.notification_key,
-            "event_id": email.cause,
-            "channel": email.method,
-            "recipient": email.to,
-            "sent_at": sent_at,
-        }
-        async with self.writer.begin() as conn:
-            await conn.execute(self._record, row)
+    async def record_sent(self, email: Notification, sent_at: datetime, outcome: str = "sent") -> None:
+        await self.record_many([(email, outcome)], sent_at)
+
+    async def record_many(self, handed_over: Sequence[tuple[Notification, str]], at: datetime) -> None:
+        """Record each (notification, outcome) in one transaction."""
+        rows = [
+            {"notification_key": n.notification_key, "event_id": n.cause, "channel": n.method,
+             "recipient": n.to[:320], "sent_at": at, "outcome": outcome}
+            for n, outcome in handed_over
+        ]
+        if rows:
+            async with self.writer.begin() as conn:
+                await conn.execute(self._record, rows)
