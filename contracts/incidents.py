@@ -100,6 +100,9 @@ class CustomerProfile(Payload):
     location: str | None = None
     department: str | None = None
     vip: bool = False
+    language: str | None = Field(
+        default=None, max_length=35, description="The customer's language (BCP 47, e.g. 'en', 'de-CH'), when known."
+    )
     hardware: list[str] = Field(default_factory=list)
     software: list[str] = Field(default_factory=list)
 

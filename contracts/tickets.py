@@ -130,6 +130,65 @@ class TicketCustomerReplied(Envelope[TicketCustomerRepliedData]):
     schema_version: Literal[1] = 1
 
 
+class TicketReleasedData(TicketEventData):
+    released_by: str = Field(description="The owner, or a lead, who put the ticket back in its queue.")
+    previous_assignee: str
+
+
+class TicketReleased(Envelope[TicketReleasedData]):
+    """The ticket went back to its queue, open and with no assignee."""
+
+    type: Literal["ticket.released"] = "ticket.released"
+    schema_version: Literal[1] = 1
+
+
+class TicketNoteAddedData(TicketEventData):
+    text: str = Field(min_length=1, max_length=20_000)
+    visibility: Literal["internal", "public"] = Field(description="'public' notes are sent to the customer.")
+    author: str = Field(description="The agent who wrote it (from the credential).")
+
+
+class TicketNoteAdded(Envelope[TicketNoteAddedData]):
+    type: Literal["ticket.note_added"] = "ticket.note_added"
+    schema_version: Literal[1] = 1
+
+
+class TicketStatusChangedData(TicketEventData):
+    status: Literal["in_progress", "waiting_on_customer", "waiting_on_third_party"]
+    previous_status: str
+    by: str
+
+
+class TicketStatusChanged(Envelope[TicketStatusChangedData]):
+    """The owner (or a lead) says what the ticket is waiting for; waiting statuses pause SLA clocks."""
+
+    type: Literal["ticket.status_changed"] = "ticket.status_changed"
+    schema_version: Literal[1] = 1
+
+
+class TicketClosedData(TicketEventData):
+    closed_by: str
+
+
+class TicketClosed(Envelope[TicketClosedData]):
+    """A resolved ticket is closed: it takes no more replies and reopens only within the reopen window."""
+
+    type: Literal["ticket.closed"] = "ticket.closed"
+    schema_version: Literal[1] = 1
+
+
+class TicketReopenedData(TicketEventData):
+    reason: str = Field(min_length=1, max_length=5_000)
+    reopened_by: str
+
+
+class TicketReopened(Envelope[TicketReopenedData]):
+    """A resolved or closed ticket is open again (back to its owner if it has one, else to its queue)."""
+
+    type: Literal["ticket.reopened"] = "ticket.reopened"
+    schema_version: Literal[1] = 1
+
+
 TICKET_EVENTS: tuple[type[Envelope], ...] = (
     TicketOpened,
     TicketPrioritised,
@@ -140,4 +199,9 @@ TICKET_EVENTS: tuple[type[Envelope], ...] = (
     TicketAssigned,
     TicketFlagged,
     TicketCustomerReplied,
+    TicketReleased,
+    TicketNoteAdded,
+    TicketStatusChanged,
+    TicketClosed,
+    TicketReopened,
 )
