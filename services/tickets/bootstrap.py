@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import services.tickets
 from contracts.commands import TICKET_COMMANDS
 from contracts.incidents import IncidentIdentified
-from contracts.topics import INCIDENTS_IDENTIFIED, TICKET_COMMANDS_TOPIC
+from contracts.sla import SlaDeadlinesChanged
+from contracts.topics import INCIDENTS_IDENTIFIED, SLA_DEADLINES, TICKET_COMMANDS_TOPIC
 from runtime.logs import get_logger
 from runtime.service import Service
 from runtime.settings import CommonSettings
-import services.tickets
 from services.tickets import problems
 from services.tickets.adapters.database import TicketDatabase
 from services.tickets.api import tickets_router
 from services.tickets.config import Settings
-from services.tickets.handlers import apply_commands, open_tickets
+from services.tickets.handlers import apply_commands, open_tickets, record_deadlines
 from services.tickets.relay import Relay
 
 log = get_logger("tickets")
@@ -53,6 +54,12 @@ def build(common: CommonSettings, settings: Settings) -> Service:
         apply_commands(db, relay.wake),
         accepts=TICKET_COMMANDS,
         group="helpdesk-tickets-commands",
+    )
+    service.subscribe(
+        SLA_DEADLINES,
+        record_deadlines(db),
+        accepts=[SlaDeadlinesChanged],
+        group="helpdesk-tickets-deadlines",
     )
     service.add_worker("relay", relay.run)
 

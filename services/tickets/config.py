@@ -30,6 +30,11 @@ class Settings(HttpSettings):
     relay_poll_interval_ms: int = Field(
         default=50, ge=1, le=10_000, description="How often the relay looks for events appended by other replicas."
     )
+    reopen_window_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=0,
+        description="How long after it was resolved or closed a ticket may be reopened (seconds).",
+    )
 
     @property
     def uses_dev_secret(self) -> bool:

@@ -8,7 +8,12 @@ ticket; they return the events that record the decision, or raise
 would change nothing returns no events, so a repeated request is harmless.
 
 The life of a ticket: ``open`` (waiting in a queue) → ``in_progress`` (an
-agent claimed it) → ``resolved``.
+agent claimed it, or routing assigned it; the owner may mark it
+``waiting_on_customer`` or ``waiting_on_third_party``, or release it back to
+``open``) → ``resolved`` → ``closed``. A resolved or closed ticket reopens
+within the reopen window. Along the way it
+gathers flags (a set: raising a raised flag changes nothing) and the
+customer's replies (each channel message once).
 """
 
 from __future__ import annotations
@@ -16,17 +21,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from contracts.incidents import Channel, CustomerProfile, IncidentIdentifiedData
 from contracts.tickets import (
+    TicketAssignedData,
     TicketClaimedData,
+    TicketClosedData,
+    TicketCustomerRepliedData,
     TicketEscalatedData,
+    TicketFlaggedData,
+    TicketNoteAddedData,
     TicketOpenedData,
     TicketPrioritisedData,
+    TicketReleasedData,
+    TicketReopenedData,
     TicketResolvedData,
     TicketRoutedData,
+    TicketStatusChangedData,
 )
 
 TicketEvent = (
@@ -36,6 +49,14 @@ TicketEvent = (
     | TicketClaimedData
     | TicketResolvedData
     | TicketEscalatedData
+    | TicketAssignedData
+    | TicketFlaggedData
+    | TicketCustomerRepliedData
+    | TicketReleasedData
+    | TicketNoteAddedData
+    | TicketStatusChangedData
+    | TicketClosedData
+    | TicketReopenedData
 )
 
 FIRST_LEVEL = 1
@@ -44,7 +65,23 @@ FIRST_LEVEL = 1
 class Status(StrEnum):
     OPEN = "open"
     IN_PROGRESS = "in_progress"
+    WAITING_ON_CUSTOMER = "waiting_on_customer"
+    WAITING_ON_THIRD_PARTY = "waiting_on_third_party"
     RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+# What an owner may set by hand; the others follow from claiming, resolving, closing and reopening.
+SETTABLE_STATUSES = frozenset({Status.IN_PROGRESS, Status.WAITING_ON_CUSTOMER, Status.WAITING_ON_THIRD_PARTY})
+FINISHED = frozenset({Status.RESOLVED, Status.CLOSED})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for a change: an agent's id, and whether they are a team lead."""
+
+    id: str
+    lead: bool = False
 
 
 class TicketRuleViolation(Exception):
@@ -92,6 +129,10 @@ class Ticket:
     assignee: str | None = None
     resolution: str | None = None
     resolved_by: str | None = None
+    flags: frozenset[str] = frozenset()
+    # (channel, channel message id) of every reply recorded: a redelivered reply is recognised.
+    replies: frozenset[tuple[str, str]] = frozenset()
+    public_notes: tuple[str, ...] = ()  # what the customer was told; searched with subject and description
 
     # --- rebuilding from events ----------------------------------------------
 
@@ -124,7 +165,9 @@ class Ticket:
                 # A gap or a repeat means the stream is corrupt; folding on would lie.
                 raise ValueError(f"{self.number}: event version {event.version} does not follow {version}")
             version = event.version
-            changes.update(self._changes(event))
+            # Flags and replies grow from the ticket as the run so far left them, not as it began.
+            current = replace(self, **changes) if changes and isinstance(event, _CUMULATIVE) else self
+            changes.update(current._changes(event))
         # One copy for the whole run of events (each event only sets fields): a copy per event cost more than deciding.
         return replace(self, version=version, **changes) if version != self.version else self
 
@@ -143,6 +186,23 @@ class Ticket:
                 return {"status": Status.RESOLVED, "resolution": event.resolution, "resolved_by": event.resolved_by}
             case TicketEscalatedData():
                 return {"level": event.level, "queue": event.queue}
+            case TicketAssignedData():
+                return {"status": Status.IN_PROGRESS, "assignee": event.agent_id}
+            case TicketFlaggedData():
+                return {"flags": self.flags | {event.flag}}
+            case TicketCustomerRepliedData():
+                return {"replies": self.replies | {(event.channel.value, event.channel_message_id)}}
+            case TicketReleasedData():
+                return {"status": Status.OPEN, "assignee": None}
+            case TicketNoteAddedData():
+                return {"public_notes": (*self.public_notes, event.text)} if event.visibility == "public" else {}
+            case TicketStatusChangedData():
+                return {"status": Status(event.status)}
+            case TicketClosedData():
+                return {"status": Status.CLOSED}
+            case TicketReopenedData():
+                status = Status.IN_PROGRESS if self.assignee else Status.OPEN
+                return {"status": status, "resolution": None, "resolved_by": None}
         raise ValueError(f"{self.number}: cannot apply {type(event).__name__} to an opened ticket")
 
     # --- commands -------------------------------------------------------------
@@ -167,7 +227,7 @@ class Ticket:
             raise TicketRuleViolation("priority_out_of_range", f"priority must be 1 to 5, got {priority}")
         if not queue.strip():
             raise TicketRuleViolation("queue_required", "a ticket is routed to a named queue")
-        if self.status is Status.RESOLVED:
+        if self.status in FINISHED:
             return []
         events: list[TicketEvent] = []
         if priority != self.priority:
@@ -192,8 +252,7 @@ class Ticket:
     def claim(self, agent_id: str) -> list[TicketEvent]:
         """An agent takes ownership; claiming a ticket one already owns changes nothing."""
         _require_agent(agent_id)
-        if self.status is Status.RESOLVED:
-            raise TicketRuleViolation("ticket_resolved", f"{self.number} is resolved and cannot be claimed")
+        self._require_not_finished("claimed")
         if self.assignee == agent_id:
             return []
         if self.assignee is not None:
@@ -202,19 +261,21 @@ class Ticket:
             )
         return [TicketClaimedData(number=self.number, version=self._next(), agent_id=agent_id)]
 
-    def resolve(self, agent_id: str, resolution: str) -> list[TicketEvent]:
-        """The owner records the resolution; repeating the same resolution changes nothing."""
+    def resolve(self, agent_id: str, resolution: str, *, lead: bool = False) -> list[TicketEvent]:
+        """The owner (or a team lead) records the resolution; repeating the same resolution changes nothing."""
         _require_agent(agent_id)
         if not resolution.strip():
             raise TicketRuleViolation("resolution_required", "a resolution must say what was done")
+        if self.status is Status.CLOSED:
+            raise TicketRuleViolation("ticket_closed", f"{self.number} is closed; reopen it first")
         if self.status is Status.RESOLVED:
             if self.resolved_by == agent_id and self.resolution == resolution:
                 return []
             raise TicketRuleViolation("ticket_resolved", f"{self.number} is already resolved by {self.resolved_by}")
-        if self.assignee != agent_id:
+        if self.assignee != agent_id and not lead:
             owner = f"claimed by {self.assignee}" if self.assignee else "not claimed"
             raise TicketRuleViolation(
-                "only_owner_can_resolve", f"{self.number} is {owner}; only its owner can resolve it"
+                "only_owner_can_resolve", f"{self.number} is {owner}; only its owner or a team lead can resolve it"
             )
         return [
             TicketResolvedData(number=self.number, version=self._next(), resolution=resolution, resolved_by=agent_id)
@@ -236,8 +297,207 @@ class Ticket:
             )
         return [TicketEscalatedData(number=self.number, version=self._next(), level=level, queue=queue, reason=reason)]
 
+    def assign(self, agent_id: str, *, strategy: str, reason: str) -> list[TicketEvent]:
+        """Routing gives the ticket to an agent; giving it to its assignee again changes nothing.
+
+        A ticket another agent already owns is not taken from them: routing
+        decided on a ticket that was unclaimed when it looked.
+        """
+        _require_agent(agent_id)
+        self._require_not_finished("assigned")
+        if self.assignee == agent_id:
+            return []
+        if self.assignee is not None:
+            raise TicketRuleViolation(
+                "claimed_by_another_agent", f"{self.number} is already owned by {self.assignee}"
+            )
+        return [
+            TicketAssignedData(
+                number=self.number,
+                version=self._next(),
+                agent_id=agent_id,
+                strategy=strategy,  # type: ignore[arg-type]  # the command's literal, passed through
+                reason=reason,
+            )
+        ]
+
+    def flag(self, flag: str, *, reason: str, raised_by: str) -> list[TicketEvent]:
+        """Raise a flag agents see on the ticket; a flag already raised changes nothing."""
+        if not flag.strip():
+            raise TicketRuleViolation("flag_required", "a flag has a name")
+        if flag in self.flags:
+            return []
+        return [
+            TicketFlaggedData(number=self.number, version=self._next(), flag=flag, reason=reason, raised_by=raised_by)
+        ]
+
+    def belongs_to(self, customer: CustomerProfile) -> bool:
+        """Whether ``customer`` is the ticket's customer: the same directory id, or for
+        customers the directory does not know, the same e-mail address or phone number."""
+        mine = self.customer
+        if mine.customer_id or customer.customer_id:
+            return mine.customer_id == customer.customer_id
+        same_email = bool(mine.email) and (mine.email or "").casefold() == (customer.email or "").casefold()
+        same_phone = bool(mine.phone) and mine.phone == customer.phone
+        return same_email or same_phone
+
+    def accepts_reply(self) -> bool:
+        """Whether a customer's reply is recorded on this ticket rather than opening a new one."""
+        return self.status is not Status.CLOSED
+
+    def record_reply(
+        self, *, channel: Channel, channel_message_id: str, received_at: datetime, text: str
+    ) -> list[TicketEvent]:
+        """The customer answered; the same channel message recorded twice is recorded once."""
+        if (channel.value, channel_message_id) in self.replies:
+            return []
+        return [
+            TicketCustomerRepliedData(
+                number=self.number,
+                version=self._next(),
+                channel=channel,
+                channel_message_id=channel_message_id,
+                received_at=received_at,
+                text=text,
+            )
+        ]
+
+    # --- the agent's workflow ----------------------------------------------------
+
+    def release(self, actor: Actor) -> list[TicketEvent]:
+        """The owner (or a lead) puts the ticket back in its queue, open and unowned."""
+        self._require_not_finished("released")
+        if self.assignee is None:
+            raise TicketRuleViolation("ticket_not_claimed", f"{self.number} has no owner to release it")
+        self._require_owner_or_lead(actor, "release")
+        return [
+            TicketReleasedData(
+                number=self.number, version=self._next(), released_by=actor.id, previous_assignee=self.assignee
+            )
+        ]
+
+    def add_note(self, author: str, text: str, visibility: str) -> list[TicketEvent]:
+        """Any agent may write on any ticket; a public note is sent to the customer."""
+        _require_agent(author)
+        if not text.strip():
+            raise TicketRuleViolation("note_text_required", "a note has text")
+        if visibility not in ("internal", "public"):
+            raise TicketRuleViolation("visibility_unknown", f"visibility is internal or public, not {visibility!r}")
+        return [
+            TicketNoteAddedData(
+                number=self.number,
+                version=self._next(),
+                text=text,
+                visibility=visibility,  # type: ignore[arg-type]  # checked above
+                author=author,
+            )
+        ]
+
+    def change_status(self, actor: Actor, status: Status) -> list[TicketEvent]:
+        """The owner (or a lead) says what the ticket waits for; the same status again changes nothing."""
+        if status not in SETTABLE_STATUSES:
+            settable = ", ".join(sorted(SETTABLE_STATUSES))
+            raise TicketRuleViolation("status_not_settable", f"{status} follows from the workflow; set one of {settable}")
+        self._require_not_finished("changed")
+        if self.assignee is None:
+            raise TicketRuleViolation("ticket_not_claimed", f"{self.number} has no owner; claim it first")
+        self._require_owner_or_lead(actor, "change the status of")
+        if status is self.status:
+            return []
+        return [
+            TicketStatusChangedData(
+                number=self.number,
+                version=self._next(),
+                status=status.value,  # type: ignore[arg-type]  # one of SETTABLE_STATUSES
+                previous_status=self.status.value,
+                by=actor.id,
+            )
+        ]
+
+    def change_priority(self, actor: Actor, priority: int, reason: str) -> list[TicketEvent]:
+        """An agent overrides routing's priority, saying why (recorded with rule ``manual``)."""
+        if priority not in range(1, 6):
+            raise TicketRuleViolation("priority_out_of_range", f"priority must be 1 to 5, got {priority}")
+        _require_reason(reason)
+        self._require_not_finished("reprioritised")
+        if priority == self.priority:
+            return []
+        return [
+            TicketPrioritisedData(
+                number=self.number,
+                version=self._next(),
+                priority=priority,  # type: ignore[arg-type]  # checked to be 1..5 above
+                rule="manual",
+                reason=reason,
+                by=actor.id,
+            )
+        ]
+
+    def move_to_queue(self, actor: Actor, queue: str, reason: str) -> list[TicketEvent]:
+        """An agent moves the ticket to another queue (rule ``manual``: routing leaves it there)."""
+        if not queue.strip():
+            raise TicketRuleViolation("queue_required", "a ticket is moved to a named queue")
+        _require_reason(reason)
+        self._require_not_finished("moved")
+        if queue == self.queue:
+            return []
+        # ticket.routed has no field for who decided; the reason says it.
+        return [
+            TicketRoutedData(
+                number=self.number, version=self._next(), queue=queue, rule="manual", reason=f"{actor.id}: {reason}"
+            )
+        ]
+
+    def close(self, actor: Actor) -> list[TicketEvent]:
+        """The owner (or a lead) closes a resolved ticket; closing a closed ticket changes nothing."""
+        if self.status is Status.CLOSED:
+            return []
+        if self.status is not Status.RESOLVED:
+            raise TicketRuleViolation("only_resolved_can_close", f"{self.number} is {self.status}; resolve it first")
+        if not actor.lead and actor.id not in (self.assignee, self.resolved_by):
+            raise TicketRuleViolation(
+                "only_owner_or_lead", f"only {self.resolved_by} or a team lead can close {self.number}"
+            )
+        return [TicketClosedData(number=self.number, version=self._next(), closed_by=actor.id)]
+
+    def reopen(
+        self, actor: Actor, reason: str, *, now: datetime, finished_at: datetime, window: timedelta
+    ) -> list[TicketEvent]:
+        """Reopen a resolved or closed ticket, no later than ``window`` after it was resolved or closed
+        (``finished_at``: the time of its last ticket.resolved or ticket.closed)."""
+        _require_reason(reason)
+        if self.status not in FINISHED:
+            raise TicketRuleViolation("ticket_not_finished", f"{self.number} is {self.status}; only resolved or closed tickets reopen")
+        if now - finished_at > window:
+            raise TicketRuleViolation(
+                "reopen_window_passed",
+                f"{self.number} was {self.status} at {finished_at.isoformat()}; tickets reopen within "
+                f"{int(window.total_seconds())} s (open a new ticket instead)",
+            )
+        return [TicketReopenedData(number=self.number, version=self._next(), reason=reason, reopened_by=actor.id)]
+
+    def _require_not_finished(self, verb: str) -> None:
+        if self.status in FINISHED:
+            rule = "ticket_closed" if self.status is Status.CLOSED else "ticket_resolved"
+            raise TicketRuleViolation(rule, f"{self.number} is {self.status} and cannot be {verb}")
+
+    def _require_owner_or_lead(self, actor: Actor, verb: str) -> None:
+        _require_agent(actor.id)
+        if actor.id != self.assignee and not actor.lead:
+            raise TicketRuleViolation(
+                "only_owner_or_lead", f"{self.number} is {self.assignee}'s; only they or a team lead can {verb} it"
+            )
+
     def _next(self, pending: Sequence[TicketEvent] = ()) -> int:
         return self.version + len(pending) + 1
+
+
+_CUMULATIVE = (TicketFlaggedData, TicketCustomerRepliedData, TicketNoteAddedData)
+
+
+def _require_reason(reason: str) -> None:
+    if not reason.strip():
+        raise TicketRuleViolation("reason_required", "say why (the reason is recorded on the ticket)")
 
 
 def _require_agent(agent_id: str) -> None:

@@ -1,18 +1,23 @@
-"""Batch handlers: identified incidents open tickets, commands change them.
+"""Batch handlers: identified incidents open tickets, commands change them, SLA deadlines are kept.
 
 Each batch is one transaction: the events of every ticket it touches, the
 read-model rows, and (for commands) the processed-command marks commit
 together or not at all, and only then does the runtime commit the offsets.
 Nothing is published from here; the relay publishes what was stored.
 
+An incident that names the ticket it answers (``reply_to_number``) is recorded
+on that ticket as ``ticket.customer_replied`` when the ticket is the same
+customer's and still takes replies; otherwise it opens a ticket as any other.
+
 Redelivery changes nothing. An incident's ticket id is derived from the
-channel's own message id, so the same incident finds its ticket already open;
-a command's id is remembered in ``processed_commands``, whatever the outcome.
-A command the ticket's rules reject (escalating a ticket to its own level, say)
-is recorded as processed and logged, not retried and not dead-lettered: the
-message is valid and was decided on; retrying would decide the same again.
-Dead letters are for messages that cannot be decided on at all (a command for
-a ticket that does not exist).
+channel's own message id, so the same incident finds its ticket already open
+(and a reply finds itself among the ticket's replies); a command's id is
+remembered in ``processed_commands``, whatever the outcome. A command the
+ticket's rules reject (escalating a ticket to its own level, say) is recorded
+as processed and logged, not retried and not dead-lettered: the message is
+valid and was decided on; retrying would decide the same again. Dead letters
+are for messages that cannot be decided on at all (a command for a ticket
+that does not exist).
 """
 
 from __future__ import annotations
@@ -22,16 +27,24 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts.commands import EscalateTicket, RouteTicket
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from contracts.commands import AssignTicket, EscalateTicket, FlagTicket, RouteTicket
 from contracts.envelope import Envelope
 from contracts.incidents import IncidentIdentified, IncidentIdentifiedData
+from contracts.sla import SlaDeadlinesChanged
 from runtime.consumer import Delivery, Handler, PoisonMessage
 from runtime.logs import get_logger, log_context
-from services.tickets.adapters import event_store, repository
+from services.tickets.adapters import deadlines, event_store, repository
 from services.tickets.adapters.database import TicketDatabase
 from services.tickets.adapters.event_store import ConcurrencyConflict, ProcessedCommand
 from services.tickets.adapters.repository import Change
-from services.tickets.domain import Ticket, TicketEvent, TicketRuleViolation, open_ticket
+from services.tickets.domain import (
+    Ticket,
+    TicketEvent,
+    TicketRuleViolation,
+    open_ticket,
+)
 from services.tickets.metrics import COMMANDS, TICKETS_OPENED
 
 log = get_logger("tickets.handlers")
@@ -49,33 +62,107 @@ def ticket_id_for(incident: IncidentIdentifiedData) -> uuid.UUID:
 
 
 def open_tickets(db: TicketDatabase, appended: Appended) -> Handler:
+    """Open a ticket per new incident, or record it on the ticket it replies to."""
+
     async def handle(batch: Sequence[Delivery[IncidentIdentified]]) -> None:
         incidents: dict[uuid.UUID, IncidentIdentified] = {}
         for delivery in batch:
             incidents.setdefault(ticket_id_for(delivery.message.data), delivery.message)
-        now = datetime.now(UTC)
-        async with db.writer.begin() as conn:
-            known = await event_store.known_tickets(conn, incidents)
-            new = {t: m for t, m in incidents.items() if t not in known}
-            numbers = await event_store.allocate_numbers(conn, list(new))
-            changes = [
-                Change.of(None, repository.recorded(t, [open_ticket(numbers[t], m.data)], at=now, cause=m))
-                for t, m in new.items()
-            ]
-            await repository.save(conn, changes)
-        if new:
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                opened, replied, numbers = await _open_or_reply(db, incidents)
+                break
+            except ConcurrencyConflict:
+                # An agent changed a replied-to ticket meanwhile: decide again on what is stored now.
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                log.info("a ticket changed during the batch, deciding again", attempt=attempt)
+        if opened or replied:
             appended()
-        for incident in new.values():
+        for incident in opened:
             TICKETS_OPENED.labels(incident.data.channel.value).inc()
         # One line per batch, not per ticket: at a thousand incidents a second, logging would cost more than storing.
         log.info(
             "tickets opened",
-            opened=len(new),
-            already_open=len(incidents) - len(new),
-            numbers=_span(sorted(numbers.values(), key=lambda n: int(n[3:]))),
+            opened=len(opened),
+            replies=replied,
+            already_recorded=len(incidents) - len(opened) - replied,
+            numbers=_span(sorted(numbers, key=lambda n: int(n[3:]))),
         )
 
     return handle
+
+
+async def _open_or_reply(
+    db: TicketDatabase, incidents: dict[uuid.UUID, IncidentIdentified]
+) -> tuple[list[IncidentIdentified], int, list[str]]:
+    """One transaction: the new tickets, and the replies on the tickets they answer.
+
+    Returns the incidents that opened tickets, how many replies were recorded, and the new numbers.
+    """
+    now = datetime.now(UTC)
+    async with db.writer.begin() as conn:
+        known = await event_store.known_tickets(conn, incidents)
+        new = {t: m for t, m in incidents.items() if t not in known}
+        replies, replied_to = await _replies(conn, new)
+        new = {t: m for t, m in new.items() if t not in replies}
+        numbers = await event_store.allocate_numbers(conn, list(new))
+        changes = [
+            Change.of(None, repository.recorded(t, [open_ticket(numbers[t], m.data)], at=now, cause=m))
+            for t, m in new.items()
+        ]
+        recorded = 0
+        for ticket_id, before in replied_to.items():
+            ticket, events = before, []
+            for message in _replies_to(replies, ticket_id):
+                decided = ticket.record_reply(
+                    channel=message.data.channel,
+                    channel_message_id=message.data.channel_message_id,
+                    received_at=message.data.received_at,
+                    text=message.data.description,
+                )
+                ticket = ticket.applied(decided)
+                events += repository.recorded(ticket_id, decided, at=now, cause=message)
+            recorded += len(events)
+            changes.append(Change(before.version, events, ticket))
+        await repository.save(conn, changes)
+    return list(new.values()), recorded, list(numbers.values())
+
+
+def _replies_to(
+    replies: dict[uuid.UUID, tuple[uuid.UUID, IncidentIdentified]], ticket_id: uuid.UUID
+) -> list[IncidentIdentified]:
+    return [message for target, message in replies.values() if target == ticket_id]
+
+
+async def _replies(
+    conn: AsyncConnection, new: dict[uuid.UUID, IncidentIdentified]
+) -> tuple[dict[uuid.UUID, tuple[uuid.UUID, IncidentIdentified]], dict[uuid.UUID, Ticket]]:
+    """The incidents that answer an existing ticket of the same customer which still takes replies.
+
+    Returns {incident's own ticket id: (replied-to ticket id, incident)} and the replied-to tickets.
+    Any other incident (no such ticket, someone else's, closed) opens a ticket of its own.
+    """
+    wanted: dict[uuid.UUID, uuid.UUID] = {}
+    for own_id, message in new.items():
+        number = message.data.reply_to_number
+        target = await event_store.ticket_id_for_number(conn, number) if number else None
+        if target is not None:
+            wanted[own_id] = target
+    tickets = await repository.load_tickets(conn, list(set(wanted.values())))
+    replies = {
+        own_id: (target, new[own_id])
+        for own_id, target in wanted.items()
+        if target in tickets and _takes_reply(tickets[target], new[own_id].data)
+    }
+    return replies, {t: tickets[t] for t in {target for target, _ in replies.values()}}
+
+
+def _takes_reply(ticket: Ticket, incident: IncidentIdentifiedData) -> bool:
+    # A reply already recorded is recognised whatever became of the ticket since (redelivery records nothing new).
+    if (incident.channel.value, incident.channel_message_id) in ticket.replies:
+        return True
+    return ticket.accepts_reply() and ticket.belongs_to(incident.customer)
 
 
 def _span(numbers: list[str]) -> str | None:
@@ -163,4 +250,23 @@ def _events_for(ticket: Ticket, command: Envelope[Any]) -> list[TicketEvent]:
             )
         case EscalateTicket(data=d):
             return ticket.escalate(level=d.level, queue=d.queue, reason=d.reason)
+        case AssignTicket(data=d):
+            return ticket.assign(d.agent_id, strategy=d.strategy, reason=d.reason)
+        case FlagTicket(data=d):
+            return ticket.flag(d.flag, reason=d.reason, raised_by=d.raised_by)
     raise PoisonMessage(f"the ticket service does not handle {command.type}")
+
+
+def record_deadlines(db: TicketDatabase) -> Handler:
+    """Keep each ticket's SLA deadlines as escalation last published them (for the query API)."""
+
+    async def handle(batch: Sequence[Delivery[SlaDeadlinesChanged]]) -> None:
+        messages = [d.message for d in batch]
+        for message in messages:
+            if message.ticket_id is None:
+                raise PoisonMessage(f"{message.type} {message.event_id} names no ticket_id")
+        async with db.writer.begin() as conn:
+            written = await deadlines.record(conn, messages)
+        log.info("deadlines recorded", tickets=written, messages=len(messages))
+
+    return handle

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,7 +15,13 @@ from contracts.tickets import (
     TicketResolvedData,
     TicketRoutedData,
 )
-from services.tickets.domain import Status, Ticket, TicketRuleViolation, open_ticket
+from services.tickets.domain import (
+    Actor,
+    Status,
+    Ticket,
+    TicketRuleViolation,
+    open_ticket,
+)
 
 TICKET_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
@@ -262,3 +268,206 @@ def test_commands_never_change_the_ticket_they_are_asked_of() -> None:
     ticket.claim("alice")
     ticket.escalate(level=3, queue="third-line", reason="late")
     assert (ticket.version, ticket.assignee, ticket.level) == (3, None, 1)
+
+
+# --- assignment, flags and replies ---------------------------------------------
+
+
+def test_an_assigned_ticket_is_in_progress_with_the_agent_as_assignee() -> None:
+    ticket = routed(new_ticket())
+    assigned = ticket.applied(ticket.assign("agent-7", strategy="round_robin", reason="next in rota"))
+    assert (assigned.status, assigned.assignee) == (Status.IN_PROGRESS, "agent-7")
+
+
+def test_assigning_a_ticket_to_its_assignee_again_changes_nothing() -> None:
+    ticket = routed(new_ticket())
+    assigned = ticket.applied(ticket.assign("agent-7", strategy="direct", reason="asked for"))
+    assert assigned.assign("agent-7", strategy="direct", reason="asked for") == []
+
+
+def test_a_resolved_ticket_cannot_be_assigned() -> None:
+    ticket = routed(new_ticket())
+    ticket = ticket.applied(ticket.claim("agent-1"))
+    ticket = ticket.applied(ticket.resolve("agent-1", "restarted"))
+    with pytest.raises(TicketRuleViolation) as excinfo:
+        ticket.assign("agent-7", strategy="direct", reason="asked for")
+    assert rule_of(excinfo) == "ticket_resolved"
+
+
+def test_routing_does_not_take_a_ticket_from_the_agent_who_owns_it() -> None:
+    ticket = routed(new_ticket())
+    ticket = ticket.applied(ticket.claim("agent-1"))
+    with pytest.raises(TicketRuleViolation) as excinfo:
+        ticket.assign("agent-7", strategy="least_loaded", reason="least busy")
+    assert rule_of(excinfo) == "claimed_by_another_agent"
+
+
+def test_a_ticket_keeps_the_set_of_its_flags() -> None:
+    ticket = new_ticket()
+    events = ticket.flag("sla_warning", reason="80% of the deadline used", raised_by="escalation")
+    ticket = ticket.applied(events)
+    ticket = ticket.applied(ticket.flag("vip", reason="board member", raised_by="routing"))
+    assert ticket.flags == {"sla_warning", "vip"}
+    assert ticket.flag("vip", reason="again", raised_by="routing") == []
+
+
+def test_flags_raised_in_one_run_of_events_all_stay() -> None:
+    ticket = new_ticket()
+    first = ticket.flag("a", reason="r", raised_by="x")
+    second = ticket.applied(first).flag("b", reason="r", raised_by="x")
+    assert Ticket.from_events(TICKET_ID, [open_ticket("HD-1", incident()), *first, *second]).flags == {"a", "b"}
+
+
+def test_a_reply_is_recorded_once_per_channel_message() -> None:
+    ticket = new_ticket()
+    reply = {
+        "channel": Channel.EMAIL,
+        "channel_message_id": "reply-1",
+        "received_at": datetime(2025, 3, 1, 10, tzinfo=UTC),
+        "text": "Still smoking",
+    }
+    ticket = ticket.applied(ticket.record_reply(**reply))  # type: ignore[arg-type]
+    assert ticket.record_reply(**reply) == []  # type: ignore[arg-type]
+    assert ticket.version == 2
+
+
+def test_a_ticket_belongs_to_the_customer_with_its_directory_id() -> None:
+    ticket = new_ticket()
+    assert ticket.belongs_to(CustomerProfile(identified=True, identified_by="phone", customer_id="c-7"))
+    assert not ticket.belongs_to(CustomerProfile(identified=True, identified_by="email", customer_id="c-8"))
+    assert not ticket.belongs_to(CustomerProfile(identified=False, email="ada@example.com"))
+
+
+def test_an_unidentified_customers_ticket_belongs_to_the_same_email_or_phone() -> None:
+    anonymous = incident(customer=CustomerProfile(identified=False, email="Bob@Example.com", phone="+441234"))
+    ticket = Ticket.from_events(TICKET_ID, [open_ticket("HD-1", anonymous)])
+    assert ticket.belongs_to(CustomerProfile(identified=False, email="bob@example.com"))
+    assert ticket.belongs_to(CustomerProfile(identified=False, phone="+441234"))
+    assert not ticket.belongs_to(CustomerProfile(identified=False, email="eve@example.com"))
+    assert not ticket.belongs_to(CustomerProfile(identified=False))
+
+
+# --- the agent's workflow: release, notes, status, priority, queue, close, reopen ---------
+
+ALICE, BOB, LENA = Actor("alice"), Actor("bob"), Actor("lena", lead=True)
+AT = datetime(2025, 3, 2, 12, tzinfo=UTC)
+WINDOW = timedelta(days=7)
+
+
+def claimed(by: str = "alice") -> Ticket:
+    ticket = routed(new_ticket())
+    return ticket.applied(ticket.claim(by))
+
+
+def resolved(by: str = "alice") -> Ticket:
+    ticket = claimed(by)
+    return ticket.applied(ticket.resolve(by, "replaced the toner"))
+
+
+def violation(call: object) -> str:
+    with pytest.raises(TicketRuleViolation) as excinfo:
+        call()  # type: ignore[operator]
+    return rule_of(excinfo)
+
+
+def test_the_owner_or_a_lead_releases_a_ticket_back_to_its_queue() -> None:
+    for actor in (ALICE, LENA):
+        ticket = claimed()
+        released = ticket.applied(ticket.release(actor))
+        assert (released.status, released.assignee, released.queue) == (Status.OPEN, None, "service-desk")
+
+
+def test_another_agent_cannot_release_someone_elses_ticket() -> None:
+    assert violation(lambda: claimed().release(BOB)) == "only_owner_or_lead"
+
+
+def test_an_unclaimed_or_resolved_ticket_cannot_be_released() -> None:
+    assert violation(lambda: routed(new_ticket()).release(LENA)) == "ticket_not_claimed"
+    assert violation(lambda: resolved().release(ALICE)) == "ticket_resolved"
+
+
+def test_any_agent_adds_internal_or_public_notes_with_text() -> None:
+    (note,) = claimed().add_note("bob", "Checked the fuser", "internal")
+    assert (note.author, note.visibility, note.text) == ("bob", "internal", "Checked the fuser")
+    assert violation(lambda: claimed().add_note("bob", "  ", "public")) == "note_text_required"
+    assert violation(lambda: claimed().add_note("bob", "hi", "secret")) == "visibility_unknown"
+
+
+def test_the_owner_sets_a_waiting_status_and_the_same_status_again_changes_nothing() -> None:
+    ticket = claimed()
+    waiting = ticket.applied(ticket.change_status(ALICE, Status.WAITING_ON_CUSTOMER))
+    assert waiting.status is Status.WAITING_ON_CUSTOMER
+    assert waiting.change_status(ALICE, Status.WAITING_ON_CUSTOMER) == []
+    back = waiting.applied(waiting.change_status(LENA, Status.IN_PROGRESS))
+    assert back.status is Status.IN_PROGRESS
+
+
+def test_status_rules_name_what_forbids_the_change() -> None:
+    assert violation(lambda: claimed().change_status(BOB, Status.WAITING_ON_THIRD_PARTY)) == "only_owner_or_lead"
+    assert violation(lambda: claimed().change_status(ALICE, Status.RESOLVED)) == "status_not_settable"
+    assert violation(lambda: routed(new_ticket()).change_status(LENA, Status.IN_PROGRESS)) == "ticket_not_claimed"
+    assert violation(lambda: resolved().change_status(ALICE, Status.IN_PROGRESS)) == "ticket_resolved"
+
+
+def test_a_manual_priority_records_the_agent_the_rule_manual_and_the_reason() -> None:
+    (event,) = claimed().change_priority(BOB, 1, "whole floor is down")
+    assert isinstance(event, TicketPrioritisedData)
+    assert (event.priority, event.rule, event.by, event.reason) == (1, "manual", "bob", "whole floor is down")
+    assert violation(lambda: claimed().change_priority(BOB, 1, " ")) == "reason_required"
+    assert violation(lambda: claimed().change_priority(BOB, 9, "x")) == "priority_out_of_range"
+    assert claimed().change_priority(BOB, 2, "same as routing said") == []
+
+
+def test_a_manual_queue_move_is_routed_with_the_rule_manual() -> None:
+    (event,) = claimed().move_to_queue(BOB, "printers", "hardware fault")
+    assert isinstance(event, TicketRoutedData)
+    assert (event.queue, event.rule) == ("printers", "manual")
+    assert "bob" in event.reason and "hardware fault" in event.reason
+
+
+def test_only_a_resolved_ticket_closes_and_only_by_its_owner_or_a_lead() -> None:
+    assert violation(lambda: claimed().close(ALICE)) == "only_resolved_can_close"
+    assert violation(lambda: resolved().close(BOB)) == "only_owner_or_lead"
+    closed = resolved().applied(resolved().close(LENA))
+    assert closed.status is Status.CLOSED
+    assert closed.close(ALICE) == []
+    assert not closed.accepts_reply()
+    assert violation(lambda: closed.claim("bob")) == "ticket_closed"
+    assert violation(lambda: closed.resolve("alice", "again")) == "ticket_closed"
+
+
+def test_a_ticket_reopens_within_the_window_back_to_its_owner() -> None:
+    ticket = resolved()
+    reopened = ticket.applied(ticket.reopen(BOB, "still smoking", now=AT, finished_at=AT - WINDOW, window=WINDOW))
+    assert (reopened.status, reopened.assignee, reopened.resolution) == (Status.IN_PROGRESS, "alice", None)
+    assert reopened.applied(reopened.resolve("alice", "new fuser")).status is Status.RESOLVED
+
+
+def test_a_ticket_does_not_reopen_after_the_window_or_before_it_is_finished() -> None:
+    late = AT - WINDOW - timedelta(seconds=1)
+    assert violation(lambda: resolved().reopen(BOB, "x", now=AT, finished_at=late, window=WINDOW)) == "reopen_window_passed"
+    assert violation(lambda: claimed().reopen(BOB, "x", now=AT, finished_at=AT, window=WINDOW)) == "ticket_not_finished"
+    assert violation(lambda: resolved().reopen(BOB, "", now=AT, finished_at=AT, window=WINDOW)) == "reason_required"
+
+
+def test_a_closed_ticket_reopened_by_a_lead_goes_back_to_its_owner() -> None:
+    ticket = resolved()
+    ticket = ticket.applied(ticket.close(ALICE))
+    # The owner is kept through resolving and closing; a lead's reopen sends it to them.
+    reopened = ticket.applied(ticket.reopen(LENA, "customer says no", now=AT, finished_at=AT, window=WINDOW))
+    assert reopened.status is Status.IN_PROGRESS and reopened.assignee == "alice"
+
+
+def test_a_ticket_keeps_its_public_notes_in_order_and_not_its_internal_ones() -> None:
+    ticket = claimed()
+    ticket = ticket.applied(ticket.add_note("bob", "first", "public"))
+    ticket = ticket.applied(ticket.add_note("bob", "between us", "internal"))
+    ticket = ticket.applied(ticket.add_note("bob", "second", "public"))
+    assert ticket.public_notes == ("first", "second")
+
+
+def test_a_lead_may_resolve_a_ticket_another_agent_owns() -> None:
+    ticket = claimed("alice")
+    (event,) = ticket.resolve("lena", "fixed remotely", lead=True)
+    assert isinstance(event, TicketResolvedData) and event.resolved_by == "lena"
+    assert violation(lambda: ticket.resolve("bob", "fixed remotely")) == "only_owner_can_resolve"

@@ -29,7 +29,7 @@ class TicketDatabase:
 
     async def create_tables(self) -> None:
         # Importing the table modules registers their tables on ``metadata``.
-        from services.tickets.adapters import event_store, read_model  # noqa: F401
+        from services.tickets.adapters import deadlines, event_store, read_model  # noqa: F401
 
         async with self.writer.begin() as conn:
             await conn.run_sync(metadata.create_all)

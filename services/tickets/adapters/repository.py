@@ -18,18 +18,34 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.envelope import Envelope, new_envelope
 from contracts.tickets import (
+    TicketAssigned,
+    TicketAssignedData,
     TicketClaimed,
     TicketClaimedData,
+    TicketClosed,
+    TicketClosedData,
+    TicketCustomerReplied,
+    TicketCustomerRepliedData,
     TicketEscalated,
     TicketEscalatedData,
+    TicketFlagged,
+    TicketFlaggedData,
+    TicketNoteAdded,
+    TicketNoteAddedData,
     TicketOpened,
     TicketOpenedData,
     TicketPrioritised,
     TicketPrioritisedData,
+    TicketReleased,
+    TicketReleasedData,
+    TicketReopened,
+    TicketReopenedData,
     TicketResolved,
     TicketResolvedData,
     TicketRouted,
     TicketRoutedData,
+    TicketStatusChanged,
+    TicketStatusChangedData,
 )
 from runtime.logs import get_logger
 from services.tickets.adapters import event_store, read_model
@@ -45,6 +61,14 @@ MESSAGE_OF: dict[type[TicketEvent], type[Envelope[Any]]] = {
     TicketClaimedData: TicketClaimed,
     TicketResolvedData: TicketResolved,
     TicketEscalatedData: TicketEscalated,
+    TicketAssignedData: TicketAssigned,
+    TicketFlaggedData: TicketFlagged,
+    TicketCustomerRepliedData: TicketCustomerReplied,
+    TicketReleasedData: TicketReleased,
+    TicketNoteAddedData: TicketNoteAdded,
+    TicketStatusChangedData: TicketStatusChanged,
+    TicketClosedData: TicketClosed,
+    TicketReopenedData: TicketReopened,
 }
 
 
@@ -66,6 +90,12 @@ class TicketHistory:
     def correlation_id(self) -> str:
         """The original contact's correlation id, which an agent's changes carry on."""
         return self.events[0].correlation_id
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """When the ticket was last resolved or closed (the reopen window counts from there)."""
+        finished = [e.occurred_at for e in self.events if e.type in ("ticket.resolved", "ticket.closed")]
+        return finished[-1] if finished else None
 
     def read_model_row(self) -> dict[str, Any]:
         return read_model.row(self.ticket, self.events[0].occurred_at, self.events[-1].occurred_at)
