@@ -1,4 +1,4 @@
-"""Wiring: the levels file, the store, the consumer, the timer and the HTTP API."""
+"""Wiring: the levels and SLA policies files, the store, the consumer, the timer and the HTTP API."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from services.escalation.config import Settings
 from services.escalation.domain import EscalationPolicy
 from services.escalation.handlers import TicketEventHandler
 from services.escalation.levels import load_levels
+from services.escalation.policies_file import load_policies
 from services.escalation.timer import EscalationTimer
 
 DESCRIPTION = "Escalates tickets nobody claimed in time to the next support level and notifies that level."
@@ -22,17 +23,18 @@ DESCRIPTION = "Escalates tickets nobody claimed in time to the next support leve
 
 def build(common: CommonSettings, settings: Settings, *, clock: Clock | None = None) -> Service:
     clock = clock or SystemClock()
-    policy = EscalationPolicy(load_levels(settings.levels_file), timedelta(seconds=settings.unclaimed_after_s))
+    override = timedelta(seconds=settings.unclaimed_after_s) if settings.unclaimed_after_s else None
+    policy = EscalationPolicy(load_levels(settings.levels_file), override, load_policies(settings.policies_file))
     service = Service("escalation", common, settings, description=DESCRIPTION)
     store = DeadlineStore(settings.database_url)
     service.on_startup(store.create_schema)
     service.on_shutdown(store.close)
     service.readiness.add("database", store.ready)
     # Every ticket event arrives on this topic; the handler ignores those that move no deadline.
-    service.subscribe(TICKET_EVENTS_TOPIC, TicketEventHandler(store, policy, clock), accepts=TICKET_EVENTS)
+    service.subscribe(TICKET_EVENTS_TOPIC, TicketEventHandler(store, policy, clock, service.publisher), accepts=TICKET_EVENTS)
     timer = EscalationTimer(
         store, service.publisher, policy, clock, interval_s=settings.timer_interval_s, batch=settings.timer_batch
     )
     service.add_worker("escalation-timer", timer.run)
-    service.app.include_router(deadlines_router(store, policy))
+    service.app.include_router(deadlines_router(store, policy, clock))
     return service

@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 from runtime.settings import HttpSettings
 
 SHIPPED_LEVELS = Path(__file__).with_name("levels.yaml")
+SHIPPED_POLICIES = Path(__file__).with_name("sla.yaml")
 
 
 class Settings(HttpSettings):
@@ -21,8 +22,12 @@ class Settings(HttpSettings):
         description="SQLAlchemy URL of the deadlines store (PostgreSQL: postgresql+asyncpg://...).",
     )
     levels_file: Path = Field(default=SHIPPED_LEVELS, description="YAML file of the support levels.")
-    unclaimed_after_s: float = Field(
-        default=900.0, gt=0, description="How long a ticket may sit unclaimed at one level before it escalates."
+    policies_file: Path = Field(default=SHIPPED_POLICIES, description="YAML file of the SLA policies and calendars.")
+    unclaimed_after_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Demos and tests: replaces every policy's first-response target with this many seconds, "
+        "counted 24x7. Unset in production.",
     )
     timer_interval_s: float = Field(
         default=0.2, gt=0, le=60, description="How often the timer looks for passed deadlines."

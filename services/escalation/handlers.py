@@ -18,23 +18,35 @@ from typing import Any
 
 from contracts.envelope import Envelope
 from runtime.consumer import Delivery, PoisonMessage
+from runtime.kafka import Publisher
 from runtime.logs import get_logger, log_context
 from services.escalation.adapters.store import DeadlineStore
 from services.escalation.clock import Clock
-from services.escalation.domain import MOVES_DEADLINES, Deadline, EscalationPolicy, fold
+from services.escalation.domain import (
+    Deadline,
+    EscalationPolicy,
+    Measure,
+    fold,
+    moves_deadlines,
+)
+from services.escalation.metrics import TIME_TO_FIRST_RESPONSE, TIME_TO_RESOLUTION
+from services.escalation.sla_deadlines import deadlines_changed
 
 log = get_logger("services.escalation.handlers")
 _level = logging.getLogger("services.escalation.handlers")  # the stdlib logger behind ``log``: asked for its level
 
 
 class TicketEventHandler:
-    def __init__(self, store: DeadlineStore, policy: EscalationPolicy, clock: Clock) -> None:
+    def __init__(
+        self, store: DeadlineStore, policy: EscalationPolicy, clock: Clock, publisher: Publisher | None = None
+    ) -> None:
         self._store = store
         self._policy = policy
         self._clock = clock
+        self._publisher = publisher  # None: deadlines are stored but not published (benchmarks of the store)
 
     async def __call__(self, deliveries: Sequence[Delivery[Any]]) -> None:
-        events = [d.message for d in deliveries if isinstance(d.message, MOVES_DEADLINES)]
+        events = [d.message for d in deliveries if moves_deadlines(d.message)]
         if not events:
             return
         for event in events:
@@ -46,10 +58,30 @@ class TicketEventHandler:
             if not fresh:
                 return  # all redelivered
             known = await changes.deadlines({e.ticket_id for e in fresh})
-            changed = fold(known, fresh, self._policy)
+            measures: list[Measure] = []
+            changed = fold(known, fresh, self._policy, measures)
             await changes.save(changed.values(), now)
             await changes.mark_processed(e.event_id for e in fresh)
+            # Published before the commit: a crash after it redelivers the batch, which republishes
+            # the same ids; published after it, a crash in between would lose the message.
+            await self._publish(changed, fresh, now)
         _log_changes(changed.values())
+        _observe(measures)  # after the commit: a batch that rolled back is retried and measured then
+
+
+    async def _publish(self, changed: dict[uuid.UUID, Deadline], fresh: Sequence[Envelope[Any]], now: Any) -> None:
+        if self._publisher is None or not changed:
+            return
+        last_cause = {e.ticket_id: e.event_id for e in fresh}
+        await self._publisher.publish_all(
+            [deadlines_changed(d, self._policy, last_cause[t], now) for t, d in changed.items()]
+        )
+
+
+def _observe(measures: Iterable[Measure]) -> None:
+    for m in measures:
+        histogram = TIME_TO_FIRST_RESPONSE if m.kind == "first_response" else TIME_TO_RESOLUTION
+        histogram.labels(str(m.priority), m.queue).observe(m.seconds)
 
 
 def _not_yet_applied(events: Iterable[Envelope[Any]], seen: set[uuid.UUID]) -> list[Envelope[Any]]:

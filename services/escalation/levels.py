@@ -9,17 +9,51 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from runtime.settings import ConfigError
-from services.escalation.domain import Level
+from services.escalation.domain import Contact, Level
 
 
 class LevelsFileError(ConfigError):
     """The levels file is missing or wrong; the message names the file and line."""
+
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_NEEDS = {"sms": ("phone",), "phone": ("phone",), "pager": ("id", "phone"), "email": ("email",)}
+
+
+class _ContactEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["email", "sms", "pager", "phone", "alarm", "flag"]
+    phone: str | None = None
+    id: str | None = Field(default=None, min_length=1, max_length=100)
+    email: str | None = Field(default=None, max_length=320)
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is not None and not _E164.match(value):
+            raise ValueError(f"{value!r} is not a phone number in international form (+4930...)")
+        return value
+
+    @model_validator(mode="after")
+    def _reachable(self) -> _ContactEntry:
+        needed = _NEEDS.get(self.method, ())
+        if needed and not any(getattr(self, field) for field in needed):
+            raise ValueError(f"a {self.method} contact needs {' or '.join(needed)}")
+        return self
 
 
 class _LevelEntry(BaseModel):
@@ -29,6 +63,8 @@ class _LevelEntry(BaseModel):
     name: str = Field(min_length=1, max_length=40)
     queue: str | None = Field(default=None, min_length=1, max_length=100)
     email: str = Field(max_length=320)
+    notify: list[_ContactEntry] = Field(default_factory=list)
+    agent: str | None = Field(default=None, min_length=1, max_length=200)
 
     @field_validator("email")
     @classmethod
@@ -86,7 +122,9 @@ def _level(entry: Any, source: str, line: int) -> Level:
         field = ".".join(str(p) for p in err["loc"]) or "entry"
         problem = err["msg"].removeprefix("Value error, ")
         raise LevelsFileError(f"{source}:{line}: level entry, {field}: {problem}") from None
-    return Level(number=parsed.level, name=parsed.name, queue=parsed.queue, email=parsed.email)
+    contacts = tuple(Contact(c.method, c.phone, c.id, c.email) for c in parsed.notify)
+    return Level(number=parsed.level, name=parsed.name, queue=parsed.queue, email=parsed.email, notify=contacts,
+                 agent=parsed.agent)
 
 
 def _check_order(levels: list[Level], lines: list[int], source: str) -> None:

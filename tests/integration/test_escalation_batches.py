@@ -23,6 +23,8 @@ from contracts.tickets import (
     TicketClaimedData,
     TicketEscalated,
     TicketEscalatedData,
+    TicketFlagged,
+    TicketFlaggedData,
     TicketOpened,
     TicketOpenedData,
     TicketPrioritised,
@@ -74,6 +76,11 @@ def opened(ticket: uuid.UUID, at: datetime = NOW) -> Any:
 def prioritised(ticket: uuid.UUID) -> Any:
     data = TicketPrioritisedData(number="HD-1", version=2, priority=3, rule="matrix", reason="x", by="routing")
     return new_envelope(TicketPrioritised, data, ticket_id=ticket)
+
+
+def flagged(ticket: uuid.UUID) -> Any:
+    data = TicketFlaggedData(number="HD-1", version=5, flag="vip", reason="x", raised_by="agent-1")
+    return new_envelope(TicketFlagged, data, ticket_id=ticket, occurred_at=NOW)
 
 
 def routed(ticket: uuid.UUID, queue: str = "hardware") -> Any:
@@ -138,7 +145,7 @@ async def test_a_batch_mixing_tickets_and_repeating_an_event_applies_each_event_
     assert await deadline_of(store, c) == (1, "hardware", "pending")
     async with store.reader.connect() as conn:
         recorded = (await conn.execute(select(func.count()).select_from(processed_events))).scalar_one()
-    assert recorded == 6  # c's opening, then five distinct events; the priority is not recorded
+    assert recorded == 7  # c's opening, then six distinct events (the priority too: it chooses the SLA policy)
 
 
 async def test_a_batch_of_events_that_move_no_deadline_runs_no_sql(
@@ -151,7 +158,7 @@ async def test_a_batch_of_events_that_move_no_deadline_runs_no_sql(
 
     for engine in {store.writer, store.reader}:
         event.listen(engine.sync_engine, "before_cursor_execute", count)
-    await handler(batch(prioritised(uuid.uuid4()), prioritised(uuid.uuid4())))
+    await handler(batch(flagged(uuid.uuid4()), flagged(uuid.uuid4())))
     assert statements == []
     await handler(batch(opened(uuid.uuid4())))
     assert statements != []  # the counter does see the consumer's statements

@@ -14,6 +14,7 @@ from contracts.tickets import (
     TicketClaimedData,
     TicketEscalated,
     TicketEscalatedData,
+    TicketFlagged,
     TicketOpened,
     TicketOpenedData,
     TicketPrioritised,
@@ -30,6 +31,7 @@ from services.escalation.domain import (
     apply,
     fold,
 )
+from services.escalation.status import REOPENED, STATUS_CHANGED
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 AFTER = timedelta(minutes=15)
@@ -84,7 +86,11 @@ def one_by_one(known: dict[uuid.UUID, Deadline], events: list[Any]) -> dict[uuid
 def test_several_events_of_one_ticket_in_a_batch_build_on_each_other() -> None:
     later = T0 + AFTER + timedelta(seconds=5)
     changed = fold({}, [opened(A), prioritised(A), routed(A), escalated(A, 2, later)], POLICY)
-    assert changed == {A: Deadline(A, "HD-1", 2, "L2-q", later + AFTER, DeadlineState.PENDING, "corr-1")}
+    [(ticket, deadline)] = changed.items()
+    assert ticket == A
+    assert (deadline.level, deadline.queue, deadline.due_at, deadline.state) == (2, "L2-q", later + AFTER,
+                                                                                  DeadlineState.PENDING)
+    assert (deadline.priority, deadline.correlation_id) == (2, "corr-1")
 
 
 def test_a_batch_mixing_tickets_gives_what_the_events_give_one_by_one() -> None:
@@ -99,17 +105,18 @@ def test_a_batch_mixing_tickets_gives_what_the_events_give_one_by_one() -> None:
 def test_only_the_deadlines_a_batch_changed_are_returned_and_the_known_ones_are_left_as_they_were() -> None:
     known = {A: fold({}, [opened(A), routed(A)], POLICY)[A], B: fold({}, [opened(B)], POLICY)[B]}
     before = dict(known)
-    changed = fold(known, [routed(A), prioritised(B), routed(C)], POLICY)
-    assert changed == {}  # same queue again, a priority, a ticket never opened here
+    changed = fold(known, [routed(A), opened(B), routed(C)], POLICY)
+    assert changed == {}  # same queue again, a second opening, a ticket never opened here
     assert known == before
 
 
 def test_every_ticket_event_outside_moves_deadlines_changes_no_deadline() -> None:
     # The consumer skips those events without reading anything: right only if apply ignores them too.
-    ignored = [m for m in TICKET_EVENTS if m not in MOVES_DEADLINES]
-    assert TicketPrioritised in ignored and TicketOpened not in ignored
+    # ticket.status_changed and ticket.reopened are read by type name (services/escalation/status.py).
+    by_name = {STATUS_CHANGED, REOPENED}
+    ignored = [m for m in TICKET_EVENTS if m not in MOVES_DEADLINES and m.model_fields["type"].default not in by_name]
+    assert TicketFlagged in ignored and TicketOpened not in ignored and TicketPrioritised not in ignored
     deadline = fold({}, [opened(A)], POLICY)[A]
-    assert apply(deadline, prioritised(A), POLICY) is None
     for model in ignored:
         event = model.model_construct(event_id=uuid.uuid4(), ticket_id=A, occurred_at=T0, correlation_id="c")
         assert apply(deadline, event, POLICY) is None, model

@@ -86,3 +86,33 @@ def test_a_missing_file_is_a_configuration_error_naming_it(tmp_path: Path) -> No
     with pytest.raises(ConfigError) as caught:
         load_levels(missing)
     assert str(missing) in caught.value.message and caught.value.code == 2
+
+
+def test_a_level_may_name_more_contacts_and_an_on_call_agent() -> None:
+    text = GOOD + """\
+  - level: 3
+    name: L3
+    queue: L3-engineering
+    email: l3@helpdesk.example
+    agent: alice
+    notify:
+      - {method: sms, phone: "+4930123456"}
+      - {method: pager, id: l3-pager}
+      - {method: alarm}
+      - {method: flag}
+"""
+    level = parse_levels(text, "levels.yaml")[2]
+    assert level.agent == "alice"
+    assert [c.method for c in level.notify] == ["sms", "pager", "alarm", "flag"]
+    assert level.notify[0].phone == "+4930123456"
+
+
+@pytest.mark.parametrize(("contact", "says"), [
+    ('{method: sms}', "a sms contact needs phone"),
+    ('{method: pager}', "a pager contact needs id or phone"),
+    ('{method: sms, phone: "030 1234"}', "not a phone number in international form"),
+    ('{method: carrier-pigeon}', "notify.0.method"),
+])
+def test_a_contact_that_cannot_be_reached_names_its_line(contact: str, says: str) -> None:
+    message = problem(GOOD + f"    notify:\n      - {contact}\n")
+    assert message.startswith("levels.yaml:6:") and says in message, message

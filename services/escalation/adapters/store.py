@@ -1,6 +1,8 @@
 """The deadlines store (SQLAlchemy Core; SQLite or PostgreSQL).
 
-``deadlines`` holds one row per ticket: its current deadline and state.
+``escalation_clocks`` holds one row per ticket: its current deadline, state,
+SLA clock and warnings; the timer scans it by ``(state, next_at)``, the earlier
+of the next warning and the breach.
 ``processed_events`` records every ticket event applied, written in the same
 transaction as the deadline change, so a redelivered event is a no-op. The
 consumer works a batch at a time: one look-up of the batch's event ids, one of
@@ -19,7 +21,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -37,13 +41,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.database import UtcDateTime, make_engine, ping
-from services.escalation.domain import Deadline, DeadlineState
-
+from services.escalation.domain import OPEN_STATES, Deadline, DeadlineState
 
 metadata = MetaData()
 
 deadlines = Table(
-    "deadlines",
+    # Named escalation_clocks since it grew the SLA columns: a database from before keeps an unused "deadlines".
+    "escalation_clocks",
     metadata,
     Column("ticket_id", Uuid, primary_key=True),
     Column("number", String(40), nullable=False),
@@ -52,8 +56,25 @@ deadlines = Table(
     Column("due_at", UtcDateTime, nullable=False),
     Column("state", String(16), nullable=False),
     Column("correlation_id", String(200), nullable=True),
+    Column("priority", Integer, nullable=False),
+    Column("customer_id", String(200), nullable=True),
+    Column("vip", Boolean, nullable=False),
+    Column("components", String(2000), nullable=False),  # newline-separated
+    Column("running_since", UtcDateTime, nullable=True),
+    Column("consumed_s", Float, nullable=False),
+    Column("policy", String(60), nullable=True),
+    Column("warned", Integer, nullable=False),
+    Column("warn_at", UtcDateTime, nullable=True),
+    Column("next_at", UtcDateTime, nullable=False),  # the earlier of warn_at and due_at: what the timer scans
+    Column("opened_at", UtcDateTime, nullable=True),
+    Column("paused_at", UtcDateTime, nullable=True),
+    Column("paused_total_s", Float, nullable=False),
+    Column("unanswered", Integer, nullable=False),
+    Column("reopened", Integer, nullable=False),
+    Column("paused_business_s", Float, nullable=False),
+    Column("resolved_at", UtcDateTime, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
-    Index("ix_deadlines_state_due_at", "state", "due_at"),
+    Index("ix_escalation_clocks_state_next_at", "state", "next_at"),
 )
 
 processed_events = Table(
@@ -72,6 +93,22 @@ def _deadline(row: Any) -> Deadline:
         due_at=row.due_at,
         state=DeadlineState(row.state),
         correlation_id=row.correlation_id,
+        priority=row.priority,
+        customer_id=row.customer_id,
+        vip=row.vip,
+        components=tuple(c for c in row.components.split("\n") if c),
+        running_since=row.running_since,
+        consumed_s=row.consumed_s,
+        policy=row.policy,
+        warned=row.warned,
+        warn_at=row.warn_at,
+        opened_at=row.opened_at,
+        paused_at=row.paused_at,
+        paused_total_s=row.paused_total_s,
+        unanswered=row.unanswered,
+        reopened=row.reopened,
+        paused_business_s=row.paused_business_s,
+        resolved_at=row.resolved_at,
     )
 
 
@@ -84,6 +121,23 @@ def _values(deadline: Deadline, now: datetime) -> dict[str, Any]:
         "due_at": deadline.due_at,
         "state": deadline.state.value,
         "correlation_id": deadline.correlation_id,
+        "priority": deadline.priority,
+        "customer_id": deadline.customer_id,
+        "vip": deadline.vip,
+        "components": "\n".join(deadline.components),
+        "running_since": deadline.running_since,
+        "consumed_s": deadline.consumed_s,
+        "policy": deadline.policy,
+        "warned": deadline.warned,
+        "warn_at": deadline.warn_at,
+        "next_at": deadline.next_at,
+        "opened_at": deadline.opened_at,
+        "paused_at": deadline.paused_at,
+        "paused_total_s": deadline.paused_total_s,
+        "unanswered": deadline.unanswered,
+        "reopened": deadline.reopened,
+        "paused_business_s": deadline.paused_business_s,
+        "resolved_at": deadline.resolved_at,
         "updated_at": now,
     }
 
@@ -161,8 +215,8 @@ class DeadlineStore:
     async def due(self, now: datetime, limit: int) -> list[Deadline]:
         query = (
             select(deadlines)
-            .where(deadlines.c.state == DeadlineState.PENDING.value, deadlines.c.due_at <= now)
-            .order_by(deadlines.c.due_at)
+            .where(deadlines.c.state == DeadlineState.PENDING.value, deadlines.c.next_at <= now)
+            .order_by(deadlines.c.next_at)
             .limit(limit)
         )
         async with self.reader.connect() as conn:
@@ -188,15 +242,41 @@ class DeadlineStore:
                 marked += result.rowcount
         return marked
 
+    async def record_warnings(self, warned: Sequence[tuple[Deadline, Deadline]], now: datetime) -> int:
+        """Count each (before, after) warning as sent, unless the consumer moved the deadline meanwhile."""
+        recorded = 0
+        async with self.writer.begin() as conn:
+            for before, after in sorted(warned, key=lambda pair: pair[0].ticket_id):
+                result = await conn.execute(
+                    update(deadlines)
+                    .where(
+                        and_(
+                            deadlines.c.ticket_id == before.ticket_id,
+                            deadlines.c.level == before.level,
+                            deadlines.c.state == DeadlineState.PENDING.value,
+                            deadlines.c.warned == before.warned,
+                        )
+                    )
+                    .values(warned=after.warned, warn_at=after.warn_at, next_at=after.next_at, updated_at=now)
+                )
+                recorded += result.rowcount
+        return recorded
+
     async def pending_count(self) -> int:
         query = select(func.count()).select_from(deadlines).where(deadlines.c.state == DeadlineState.PENDING.value)
         async with self.reader.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
 
+    async def clock_of(self, ticket_id: uuid.UUID) -> Deadline | None:
+        """The ticket's row whatever its state (met and breached deadlines are shown too)."""
+        async with self.reader.connect() as conn:
+            row = (await conn.execute(select(deadlines).where(deadlines.c.ticket_id == ticket_id))).first()
+        return _deadline(row) if row is not None else None
+
     async def of_ticket(self, ticket_id: uuid.UUID) -> list[Deadline]:
         query = select(deadlines).where(
             deadlines.c.ticket_id == ticket_id,
-            deadlines.c.state.in_([DeadlineState.PENDING.value, DeadlineState.FIRED.value]),
+            deadlines.c.state.in_([s.value for s in OPEN_STATES]),
         )
         async with self.reader.connect() as conn:
             return [_deadline(row) for row in await conn.execute(query)]
