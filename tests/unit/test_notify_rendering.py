@@ -226,3 +226,19 @@ def test_a_template_missing_a_required_value_fails_rather_than_rendering_a_blank
     email = Notification("k", uuid.uuid4(), "email", "a@example.com", "s", "ticket_resolved", {"number": "HD-1"})
     with pytest.raises(RenderingFailed, match="undefined"):
         TEMPLATES.render(email)
+
+
+def test_the_sla_warning_escalation_sends_renders_with_its_context() -> None:
+    data = NotificationRequestedData(
+        number="HD-12",
+        recipient=Recipient(kind="level", id="L1", email="l1-oncall@helpdesk.example"),
+        method="email",
+        template="sla_warning",
+        subject="[HD-12] 75% of its response target used at L1",
+        context={"number": "HD-12", "level": "1", "level_name": "L1", "queue": "L1-service-desk",
+                 "percent": "75", "deadline": "2026-11-26T10:00:00+00:00", "policy": "standard"},
+    )
+    warning = new_envelope(NotificationRequested, data, ticket_id=TICKET)
+    rendered = TEMPLATES.render(requested_email(warning))  # type: ignore[arg-type]
+    assert "75% of its time at L1" in rendered.text
+    assert "under the standard policy" in rendered.text
