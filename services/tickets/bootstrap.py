@@ -12,6 +12,7 @@ from runtime.service import Service
 from runtime.settings import CommonSettings
 from services.tickets import problems
 from services.tickets.adapters.database import TicketDatabase
+from services.tickets.census import census_worker
 from services.tickets.api import tickets_router
 from services.tickets.config import Settings
 from services.tickets.handlers import apply_commands, open_tickets, record_deadlines
@@ -62,6 +63,7 @@ def build(common: CommonSettings, settings: Settings) -> Service:
         group="helpdesk-tickets-deadlines",
     )
     service.add_worker("relay", relay.run)
+    service.add_worker("census", census_worker(db))
 
     service.app.include_router(tickets_router(db, settings, relay.wake))
     problems.install(service.app)
