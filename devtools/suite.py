@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -27,7 +28,13 @@ def main() -> int:
     parser.add_argument("--escalate-after", type=float, default=float(os.environ.get("ESCALATION_UNCLAIMED_AFTER_S", 20)))
     parser.add_argument("--exit-after-demo", action="store_true")
     parser.add_argument("--no-demo", action="store_true")
+    parser.add_argument(
+        "--keep-state", action="store_true",
+        help="reuse the databases and mailbox of the last run (same version only: there are no migrations yet)",
+    )
     args = parser.parse_args()
+    if not args.keep_state and args.state_dir.exists():
+        shutil.rmtree(args.state_dir)
 
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     prefix = os.environ.get("KAFKA_TOPIC_PREFIX", "")
