@@ -7,7 +7,8 @@
 #
 # Runs as an unprivileged user (uid 10001) on a read-only root filesystem: the
 # only writable places are /data (SQLite files when no PostgreSQL URL is given)
-# and /tmp, which Kubernetes and compose mount as volumes.
+# and /tmp, which Kubernetes and compose mount as volumes. Every server listens on
+# 0.0.0.0 here (the code's default, 127.0.0.1, is unreachable from outside a container).
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -39,12 +40,16 @@ ENV PATH=/opt/venv/bin:$PATH \
     ROUTING_HTTP_HOST=0.0.0.0 \
     ESCALATION_HTTP_HOST=0.0.0.0 \
     NOTIFY_HTTP_HOST=0.0.0.0 \
+    INTAKE_SMTP_HOST=0.0.0.0 \
+    INTAKE_DATABASE_URL=sqlite+aiosqlite:////data/intake.db \
     TICKETS_DATABASE_URL=sqlite+aiosqlite:////data/tickets.db \
+    ROUTING_DATABASE_URL=sqlite+aiosqlite:////data/routing.db \
     ESCALATION_DATABASE_URL=sqlite+aiosqlite:////data/escalation.db \
     NOTIFY_DATABASE_URL=sqlite+aiosqlite:////data/notify.db
 WORKDIR /app
 VOLUME ["/data"]
 USER 10001:10001
-EXPOSE 8001 8002 8003 8004 8005
+# HTTP of the five services, and intake's SMTP receiver (the e-mail channel).
+EXPOSE 8001 8002 8003 8004 8005 2526
 # The orchestrator probes /healthz and /readyz on the service's port; compose sets a healthcheck per service.
 CMD ["python", "-m", "services.intake"]

@@ -73,12 +73,16 @@ def acl_bindings(path: Path = ACLS) -> list[Acl]:
 
 
 def render_acls() -> str:
+    from contracts.topics import ALL_TOPICS
+
+    every_topic = {t.name for t in ALL_TOPICS}
     spec = yaml.safe_load(ACLS.read_text(encoding="utf-8"))["principals"]
     rows = ["| principal | consumes (topic ← group) | produces | creates |", "|---|---|---|---|"]
     for principal, grants in spec.items():
         consumes = "<br>".join(f"`{c['topic']}` ← `{c['group']}`" for c in grants.get("consumes", []))
         produces = "<br>".join(f"`{t}`" for t in grants.get("produces", []))
-        creates = "all six topics" if len(grants.get("creates", [])) == 6 else ", ".join(grants.get("creates", []))
+        created = grants.get("creates", [])
+        creates = f"all {len(created)} topics" if set(created) == every_topic else ", ".join(f"`{t}`" for t in created)
         rows.append(f"| `User:{principal}` | {consumes} | {produces} | {creates} |")
     commands = ["```sh", "# with kafka-acls.sh (any Kafka); --command-config holds the admin's SASL settings"]
     for principal, grants in spec.items():

@@ -24,7 +24,11 @@ from tests.deploy.repo import (
 )
 
 COMPOSE = REPO / "docker-compose.yml"
-CONFIG_FILE_VARS = {"INTAKE_DIRECTORY_FILE", "ROUTING_RULES_FILE", "ESCALATION_LEVELS_FILE"}
+CONFIG_FILE_VARS = {
+    "INTAKE_DIRECTORY_FILE", "ROUTING_RULES_FILE", "ROUTING_AGENTS_FILE", "ESCALATION_LEVELS_FILE",
+    "ESCALATION_POLICIES_FILE", "NOTIFY_RECIPIENTS_FILE",
+}
+EXTRA_PORTS = {"intake": "INTAKE_SMTP_PORT"}  # a service's port besides HTTP: intake's SMTP receiver
 
 
 @cache
@@ -80,7 +84,13 @@ def test_each_service_runs_its_module_with_variables_it_reads_on_its_port(servic
     port = int(env.get(f"{prefix_of(service)}HTTP_PORT", DEFAULT_PORTS[service]))
     assert port == DEFAULT_PORTS[service] == service_env_vars(service)[f"{prefix_of(service)}HTTP_PORT"]
     assert env[f"{prefix_of(service)}HTTP_HOST"] == "0.0.0.0"
-    assert [(int(p["published"]), p["target"]) for p in spec["ports"]] == [(port, port)]
+    published = [(port, port)]
+    if service in EXTRA_PORTS:
+        extra = int(env[EXTRA_PORTS[service]])
+        assert extra == service_env_vars(service)[EXTRA_PORTS[service]]
+        assert env[f"{prefix_of(service)}SMTP_HOST"] == "0.0.0.0"  # the default 127.0.0.1 is unreachable
+        published.append((extra, extra))
+    assert [(int(p["published"]), p["target"]) for p in spec["ports"]] == published
     assert f"http://127.0.0.1:{port}/readyz" in " ".join(spec["healthcheck"]["test"])
 
 
@@ -121,7 +131,9 @@ def test_every_mounted_file_exists_and_every_configuration_variable_points_at_a_
 
 def test_the_databases_compose_creates_are_the_ones_the_services_use() -> None:
     sql = (DEPLOY / "components" / "dev-infra" / "postgres-init.sql").read_text()
-    for service in ("tickets", "escalation", "notify"):
+    for service in SERVICES:
+        if f"{prefix_of(service)}DATABASE_URL" not in service_env_vars(service):
+            continue
         url = resolved()["services"][service]["environment"][f"{prefix_of(service)}DATABASE_URL"]
         database = url.rsplit("/", 1)[1]
         assert f"CREATE DATABASE {database} " in sql

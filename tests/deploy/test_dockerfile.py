@@ -54,6 +54,7 @@ def test_container_defaults_listen_on_all_interfaces_and_keep_data_in_the_volume
     variables = env()
     volumes = [args for op, args in instructions() if op == "VOLUME"]
     assert volumes == ['["/data"]']
+    assert variables["INTAKE_SMTP_HOST"] == "0.0.0.0"  # intake's SMTP receiver, reachable from outside too
     for service in SERVICES:
         known = service_env_vars(service)
         assert variables[f"{prefix_of(service)}HTTP_HOST"] == "0.0.0.0"
@@ -63,7 +64,8 @@ def test_container_defaults_listen_on_all_interfaces_and_keep_data_in_the_volume
         else:
             assert url is None
     exposed = next(args for op, args in instructions() if op == "EXPOSE").split()
-    assert sorted(map(int, exposed)) == sorted(DEFAULT_PORTS.values())
+    smtp_port = service_env_vars("intake")["INTAKE_SMTP_PORT"]
+    assert sorted(map(int, exposed)) == sorted([*DEFAULT_PORTS.values(), smtp_port])
     assert variables["PYTHONDONTWRITEBYTECODE"] == "1"  # the root filesystem is read-only
 
 

@@ -4,6 +4,9 @@ Read from the source: ``service.subscribe(TOPIC, ..., group=...)`` is a topic it
 consumes as a group (default group ``helpdesk-<service>``), and
 ``Outgoing(TOPIC, ...)`` / ``publisher.publish(TOPIC, ...)`` a topic it writes.
 Every consumer may also write the dead-letter topic (runtime/consumer.py does).
+A subscription to a topic the service names by a setting (intake's
+``INTAKE_DIRECTORY_TOPIC``) is to that setting's default, which must be a
+registry topic.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import pytest
 import yaml
 
 import contracts.topics as registry
-from tests.deploy.repo import DEPLOY, REPO, SERVICES
+from tests.deploy.repo import DEPLOY, REPO, SERVICES, service_env_vars
 
 TOPIC_CONSTANTS = {name: value.name for name, value in vars(registry).items() if isinstance(value, registry.Topic)}
 PRINCIPALS = yaml.safe_load((DEPLOY / "kafka" / "acls.yaml").read_text())["principals"]
@@ -25,6 +28,14 @@ def _call_name(call: ast.Call) -> str:
     return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
 
 
+def configured_topic(service: str) -> str:
+    """The registry topic a service names by a setting (``<SERVICE>_..._TOPIC``); there must be exactly one."""
+    registry_names = set(TOPIC_CONSTANTS.values())
+    named = [v for k, v in service_env_vars(service).items() if k.endswith("_TOPIC") and v in registry_names]
+    assert len(named) == 1, f"services/{service} subscribes to a topic by a variable; its settings name {named}"
+    return named[0]
+
+
 def uses_in_code(service: str) -> tuple[set[tuple[str, str]], set[str]]:
     """((topic, group) consumed, topics produced) as the service's source says."""
     consumes, produces = set(), set()
@@ -32,10 +43,12 @@ def uses_in_code(service: str) -> tuple[set[tuple[str, str]], set[str]]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Name):
                 continue
+            name = _call_name(node)
             topic = TOPIC_CONSTANTS.get(node.args[0].id)
+            if topic is None and name == "subscribe":
+                topic = configured_topic(service)
             if topic is None:
                 continue
-            name = _call_name(node)
             if name == "subscribe":
                 group = next((k.value.value for k in node.keywords if k.arg == "group"), f"helpdesk-{service}")
                 consumes.add((topic, group))

@@ -38,12 +38,16 @@ from tests.deploy.repo import (
 )
 
 K8S_VERSION = "1.30"  # the oldest minor release the manifests promise to work on
-DB_SERVICES = ("tickets", "escalation", "notify")
-CONFIG_FILES = {  # service -> (variable, shipped file the deployment's ConfigMap starts from)
-    "routing": ("ROUTING_RULES_FILE", "routing-rules.yaml"),
-    "escalation": ("ESCALATION_LEVELS_FILE", "escalation-levels.yaml"),
-    "intake": ("INTAKE_DIRECTORY_FILE", "intake-directory.yaml"),
-}
+DB_SERVICES = tuple(s for s in SERVICES if f"{prefix_of(s)}DATABASE_URL" in service_env_vars(s))
+CONFIG_FILES = (  # (service, variable, file in deploy/base/config/ the deployment's ConfigMap is made from)
+    ("routing", "ROUTING_RULES_FILE", "routing-rules.yaml"),
+    ("routing", "ROUTING_AGENTS_FILE", "routing-agents.yaml"),
+    ("escalation", "ESCALATION_LEVELS_FILE", "escalation-levels.yaml"),
+    ("escalation", "ESCALATION_POLICIES_FILE", "escalation-sla.yaml"),
+    ("notify", "NOTIFY_RECIPIENTS_FILE", "notify-recipients.yaml"),
+    ("intake", "INTAKE_DIRECTORY_FILE", "intake-directory.yaml"),
+)
+EXTRA_PORTS = {"intake": ("smtp", "INTAKE_SMTP_PORT")}  # a service's port besides HTTP: intake's SMTP receiver
 _METADATA = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
 CRD_SCHEMAS = {
     "ServiceMonitor": {
@@ -193,12 +197,21 @@ def test_every_service_is_probed_on_its_health_endpoints_at_its_port(overlay: st
         assert c["command"] == ["python", "-m", f"services.{service}"]
         assert env[f"{prefix_of(service)}HTTP_PORT"]["value"] == str(port)
         assert env[f"{prefix_of(service)}HTTP_HOST"]["value"] == "0.0.0.0"  # the default 127.0.0.1 is unreachable
-        assert c["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        ports = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        if service in EXTRA_PORTS:
+            name, variable = EXTRA_PORTS[service]
+            extra = service_env_vars(service)[variable]
+            assert env[variable]["value"] == str(extra)
+            assert env[f"{prefix_of(service)}SMTP_HOST"]["value"] == "0.0.0.0"
+            ports.append({"name": name, "containerPort": extra, "protocol": "TCP"})
+        assert c["ports"] == ports
         assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
         assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
         svc = named(objects, "Service", f"helpdesk-{service}")
         assert svc["spec"]["ports"][0]["port"] == port and svc["spec"]["ports"][0]["name"] == "http"
+        served = {(p["name"], p["targetPort"]) for p in svc["spec"]["ports"]}
+        assert served == {(p["name"], p["name"]) for p in ports}, service
         assert svc["spec"]["selector"] == d["spec"]["selector"]["matchLabels"]
 
 
@@ -222,10 +235,14 @@ def test_termination_grace_outlasts_the_drain_of_in_flight_work(overlay: str) ->
 
 
 def consumed_partitions() -> dict[str, int]:
-    """Per service: the fewest partitions among the topics it consumes (from the ACL file, checked against the code)."""
+    """Per service: the most partitions among the topics it consumes (from the ACL file, checked against the code).
+
+    A replica beyond that would consume nothing at all. Below it, a replica may sit idle in the group of a
+    smaller topic (intake's directory topic has 3) while it takes its share of the others.
+    """
     partitions = {t.name: t.partitions for t in ALL_TOPICS}
     acls = yaml.safe_load((DEPLOY / "kafka" / "acls.yaml").read_text())["principals"]
-    return {s: min(partitions[c["topic"]] for c in acls[f"helpdesk-{s}"]["consumes"]) for s in SERVICES}
+    return {s: max(partitions[c["topic"]] for c in acls[f"helpdesk-{s}"]["consumes"]) for s in SERVICES}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -251,21 +268,30 @@ def _egress_targets(policy: dict) -> set[str]:
             kinds.add("postgres")
         elif "helpdesk.io/smtp" in labels and ports <= {25, 465, 587, 1025}:
             kinds.add("smtp")
+        elif ports == {443} and [peer.get("ipBlock", {}).get("cidr") for peer in rule["to"]] == ["0.0.0.0/0"]:
+            kinds.add("https")
+        elif labels == {"app.kubernetes.io/name"} and ports == {9093}:
+            kinds.add("alertmanager")
         else:
             kinds.add(f"unexpected {rule}")
     return kinds
 
 
-def test_network_policies_let_each_service_reach_only_dns_kafka_its_database_and_smtp_for_notify() -> None:
+def test_network_policies_let_each_service_reach_only_dns_kafka_its_database_and_providers_for_notify() -> None:
     objects = render("prod")
     for service in SERVICES:
         policy = named(objects, "NetworkPolicy", f"helpdesk-{service}")
         assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
         assert policy["spec"]["podSelector"]["matchLabels"] == deployment(objects, service)["spec"]["selector"]["matchLabels"]
-        wanted = {"dns", "kafka"} | ({"postgres"} if service in DB_SERVICES else set()) | ({"smtp"} if service == "notify" else set())
+        wanted = {"dns", "kafka"} | ({"postgres"} if service in DB_SERVICES else set())
+        if service == "notify":  # e-mail, and SMS, calls, pages, webhooks over HTTPS, alarms to Alertmanager
+            wanted |= {"smtp", "https", "alertmanager"}
         assert _egress_targets(policy) == wanted, service
+        served = [{"port": "http", "protocol": "TCP"}]
+        if service in EXTRA_PORTS:
+            served.append({"port": EXTRA_PORTS[service][0], "protocol": "TCP"})
         for rule in policy["spec"]["ingress"]:
-            assert rule["ports"] == [{"port": "http", "protocol": "TCP"}], service
+            assert rule["ports"] == served, service
     assert _egress_targets(named(objects, "NetworkPolicy", "helpdesk-topics")) == {"dns", "kafka"}
 
 
@@ -296,6 +322,7 @@ def test_every_secret_production_needs_is_documented() -> None:
     for _, pod in _pod_specs(render("prod")):
         for c in pod["containers"]:
             refs |= {v["valueFrom"]["secretKeyRef"]["name"] for v in c.get("env", []) if "secretKeyRef" in v.get("valueFrom", {})}
+            refs |= {f["secretRef"]["name"] for f in c.get("envFrom", []) if "secretRef" in f}
         refs |= {v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v}
     missing = sorted(r for r in refs if f"`{r}`" not in doc)
     assert not missing, f"Secrets not described in docs/operations.md: {missing}"
@@ -314,24 +341,47 @@ def test_every_variable_set_is_one_the_service_reads(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_configuration_files_are_mounted_where_the_variables_point(overlay: str) -> None:
     objects = render(overlay)
-    for service, (variable, _) in CONFIG_FILES.items():
+    for service, variable, shipped in CONFIG_FILES:
         d = deployment(objects, service)
         path = Path(env_of(d)[variable]["value"])
         [mount] = [m for m in container(d)["volumeMounts"] if m["mountPath"] == str(path.parent)]
         [volume] = [v for v in d["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]]
-        config_map = named(objects, "ConfigMap", volume["configMap"]["name"])
-        assert path.name in config_map["data"], service
+        sources = [s["configMap"] for s in volume["projected"]["sources"]] if "projected" in volume else [volume["configMap"]]
+        files = {item["path"]: (source["name"], item["key"]) for source in sources for item in source["items"]}
+        assert path.name in files, f"{service}: {variable}={path} is not in the mounted volume"
+        config_map, key = files[path.name]
+        data = named(objects, "ConfigMap", config_map)["data"][key]
+        assert data == (DEPLOY / "base" / "config" / shipped).read_text(), f"{service}: {variable} is not {shipped}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_with_a_database_gets_its_url_from_a_secret(overlay: str) -> None:
+    objects = render(overlay)
+    for service in DB_SERVICES:
+        url = env_of(deployment(objects, service))[f"{prefix_of(service)}DATABASE_URL"]  # SQLite on a read-only root fails
+        assert url["valueFrom"]["secretKeyRef"]["name"].startswith(f"helpdesk-{service}-db"), service
 
 
 def test_the_configuration_files_shipped_for_kubernetes_are_valid() -> None:
     from services.escalation.levels import load_levels
+    from services.escalation.policies_file import load_policies
     from services.intake.adapters.directory_file import load_directory
+    from services.notify.recipients import load_recipients
+    from services.routing.adapters.agents_file import load_agents
     from services.routing.adapters.rules_file import load_rules
 
-    config = DEPLOY / "base" / "config"
-    assert load_rules(config / CONFIG_FILES["routing"][1])
-    assert load_levels(config / CONFIG_FILES["escalation"][1])
-    assert len(load_directory(config / CONFIG_FILES["intake"][1], "GB")) > 0
+    loaders = {
+        "ROUTING_RULES_FILE": load_rules,
+        "ROUTING_AGENTS_FILE": load_agents,
+        "ESCALATION_LEVELS_FILE": load_levels,
+        "ESCALATION_POLICIES_FILE": load_policies,
+        "NOTIFY_RECIPIENTS_FILE": lambda path: load_recipients(path, environ={}),  # webhook keys come from a Secret
+        "INTAKE_DIRECTORY_FILE": lambda path: load_directory(path, "GB"),
+    }
+    assert set(loaders) == {variable for _, variable, _ in CONFIG_FILES}
+    for _, variable, shipped in CONFIG_FILES:
+        loaded = loaders[variable](DEPLOY / "base" / "config" / shipped)  # raises, naming file and line, if invalid
+        assert loaded and (not hasattr(loaded, "__len__") or len(loaded) > 0), shipped
 
 
 def test_the_topics_job_replicates_three_times_in_production_and_once_in_dev() -> None:
