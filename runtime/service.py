@@ -18,13 +18,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
 from contracts.envelope import Envelope
 from contracts.topics import Topic
 from runtime.consumer import Handler, RetryPolicy, Subscription, subscribe
 from runtime.health import Readiness, health_router
-from runtime.kafka import Publisher, make_broker
+from runtime.kafka import Publisher, client_security_options, make_broker
 from runtime.logs import configure_logging, get_logger
 from runtime.metrics import router as metrics_router
 from runtime.settings import CommonSettings, HttpSettings
@@ -47,6 +48,7 @@ class Service:
         self._shutdown: list[Hook] = []
         self._workers: dict[str, Worker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._subscribed: list[Topic] = []
         self._retry = RetryPolicy(
             max_attempts=common.kafka_max_attempts, first_backoff_s=common.kafka_retry_backoff_ms / 1000
         )
@@ -76,6 +78,7 @@ class Service:
             policy=self._retry,
         )
         subscribe(self.broker, self.publisher, self.name, sub)
+        self._subscribed.append(topic)
 
     def on_startup(self, hook: Hook) -> None:
         self._startup.append(hook)
@@ -97,6 +100,28 @@ class Service:
 
     async def _kafka_ready(self) -> bool:
         return await self.broker.ping(1.0)
+
+    async def _check_topics(self) -> None:
+        """Fail start-up with the names of missing topics, rather than wait on them forever."""
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.common.kafka_bootstrap_servers.split(","),
+            client_id=f"helpdesk-{self.name}-startup",
+            **client_security_options(self.common),
+        )
+        try:
+            await admin.start()
+        except Exception:  # noqa: BLE001 - unreachable: _start_broker retries and reports it
+            return
+        try:
+            existing = set(await admin.list_topics())
+        finally:
+            await admin.close()
+        missing = sorted({self.publisher.topic_name(t) for t in self._subscribed} - existing)
+        if missing:
+            raise RuntimeError(
+                f"topics missing on {self.common.kafka_bootstrap_servers}: {', '.join(missing)}; create them with "
+                "`python -m runtime.topics_admin` (the topics Job in Kubernetes, the init service in compose)"
+            )
 
     async def _start_broker(self) -> None:
         deadline = time.monotonic() + self.common.kafka_connect_timeout_s
@@ -130,6 +155,7 @@ class Service:
     async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         for hook in self._startup:
             await hook()
+        await self._check_topics()
         await self._start_broker()
         for name, worker in self._workers.items():
             self._tasks[name] = asyncio.create_task(self._supervise(name, worker), name=name)

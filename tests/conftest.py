@@ -6,6 +6,7 @@ and empty); each PostgreSQL test gets its own freshly created database.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -46,9 +47,19 @@ async def topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
 async def _create_database(server_url: str) -> str:
     name = f"test_{uuid.uuid4().hex[:12]}"
     admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
+    try:
+        for attempt in range(3):
+            try:
+                async with admin.connect() as conn:
+                    # template0 takes no connections, so no other session can make the copy fail
+                    await conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+                return name
+            except Exception:
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.5)
+    finally:
+        await admin.dispose()
     return name
 
 

@@ -152,3 +152,17 @@ async def test_an_unfinished_message_is_redelivered_after_a_crash(kafka_bootstra
         second.wait()
     text = journal.read_text()
     assert "before" not in text, "a finished message's offset was committed, so it is not delivered again"
+
+
+async def test_a_service_whose_topics_are_missing_fails_start_up_naming_them(kafka_bootstrap: str) -> None:
+    import pytest
+
+    svc = _service(kafka_bootstrap, "nothing-here-yet.")
+
+    async def handle(batch: Sequence[Delivery[Any]]) -> None:
+        pass
+
+    svc.subscribe(INCIDENTS_REPORTED, handle, accepts=[IncidentReported])
+    with pytest.raises(RuntimeError, match=r"topics missing .*nothing-here-yet\.helpdesk\.incidents\.reported\.v1"):
+        async with svc._lifespan(svc.app):
+            pass
