@@ -79,3 +79,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def dialect_insert(backend: str) -> Any:
+    """The ``insert`` construct that knows ``ON CONFLICT`` on this database ('sqlite' or 'postgresql')."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if backend == "postgresql" else sqlite.insert

@@ -36,11 +36,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime.database import UtcDateTime, make_engine, ping
+from runtime.database import UtcDateTime, dialect_insert, make_engine, ping
 from services.escalation.domain import OPEN_STATES, Deadline, DeadlineState
 
 metadata = MetaData()
@@ -181,8 +180,8 @@ class Changes:
 
 def _upsert(backend: str) -> Any:
     """``INSERT ... ON CONFLICT (ticket_id) DO UPDATE``: one statement for new and known tickets alike."""
-    dialect_insert = postgresql.insert if backend == "postgresql" else sqlite.insert
-    statement = dialect_insert(deadlines)
+    insert_on_conflict = dialect_insert(backend)
+    statement = insert_on_conflict(deadlines)
     changes = {c.name: statement.excluded[c.name] for c in deadlines.c if not c.primary_key}
     return statement.on_conflict_do_update(index_elements=[deadlines.c.ticket_id], set_=changes)
 

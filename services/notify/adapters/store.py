@@ -13,13 +13,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Column, MetaData, String, Table, Uuid, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
-from runtime.database import UtcDateTime, make_engine, ping
+from runtime.database import UtcDateTime, dialect_insert, make_engine, ping
 from services.notify.domain import CustomerContact, Notification
 
 metadata = MetaData()
@@ -49,17 +47,12 @@ sent_notifications = Table(
 )
 
 
-def _dialect_insert(backend: str) -> Any:
-    """The ``insert`` that knows ``ON CONFLICT`` on this database."""
-    return postgresql.insert if backend == "postgresql" else sqlite.insert
-
-
 class NotifyStore:
     def __init__(self, url: str) -> None:
         self.writer = make_engine(url, writer=True)
         backend = make_url(url).get_backend_name()
         self.reader = make_engine(url, writer=False) if backend == "sqlite" else self.writer
-        insert = _dialect_insert(backend)
+        insert = dialect_insert(backend)
         # The first contact stored for a ticket stays: a redelivered opening changes nothing.
         self._remember = insert(customer_contacts).on_conflict_do_nothing(index_elements=["ticket_id"])
         # Another replica sent it too (a rebalance): one row is the record.

@@ -34,11 +34,10 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime.database import UtcDateTime, make_engine, ping
+from runtime.database import UtcDateTime, dialect_insert, make_engine, ping
 from services.routing.assignment import Agent
 from services.routing.desk import Explanation, TicketView
 from services.routing.domain import TicketFacts
@@ -173,8 +172,8 @@ def agent_row(agent: Agent) -> dict[str, Any]:
 
 def _upsert(backend: str, table: Table, key: str, keep: Collection[str] = ()) -> Any:
     """``INSERT ... ON CONFLICT (key) DO UPDATE`` of every column but ``keep``."""
-    dialect_insert = postgresql.insert if backend == "postgresql" else sqlite.insert
-    statement = dialect_insert(table)
+    insert_on_conflict = dialect_insert(backend)
+    statement = insert_on_conflict(table)
     changes = {c.name: statement.excluded[c.name] for c in table.c if c.name != key and c.name not in keep}
     return statement.on_conflict_do_update(index_elements=[table.c[key]], set_=changes)
 
