@@ -19,6 +19,13 @@ from typing import Any
 
 import uvicorn
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import create_conn
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
 from fastapi import FastAPI
 
 from contracts.envelope import Envelope
@@ -32,11 +39,26 @@ from runtime.settings import CommonSettings, HttpSettings
 
 Hook = Callable[[], Awaitable[None]]
 Worker = Callable[[], Awaitable[None]]
+AUTHENTICATION_ERRORS = (
+    SaslAuthenticationFailed,
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    UnsupportedSaslMechanismError,
+)
+
 log = get_logger("runtime.service")
 
 
 class Service:
-    def __init__(self, name: str, common: CommonSettings, http: HttpSettings, *, description: str, version: str = "0.1.0") -> None:
+    def __init__(
+        self,
+        name: str,
+        common: CommonSettings,
+        http: HttpSettings,
+        *,
+        description: str,
+        version: str = "0.1.0",
+    ) -> None:
         self.name = name
         self.common = common
         self.http = http
@@ -50,9 +72,15 @@ class Service:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._subscribed: list[Topic] = []
         self._retry = RetryPolicy(
-            max_attempts=common.kafka_max_attempts, first_backoff_s=common.kafka_retry_backoff_ms / 1000
+            max_attempts=common.kafka_max_attempts,
+            first_backoff_s=common.kafka_retry_backoff_ms / 1000,
         )
-        self.app = FastAPI(title=f"helpdesk {name}", description=description, version=version, lifespan=self._lifespan)
+        self.app = FastAPI(
+            title=f"helpdesk {name}",
+            description=description,
+            version=version,
+            lifespan=self._lifespan,
+        )
         self.app.include_router(health_router(self.readiness))
         self.app.include_router(metrics_router)
 
@@ -110,13 +138,15 @@ class Service:
         )
         try:
             await admin.start()
-        except Exception:  # noqa: BLE001 - unreachable: _start_broker retries and reports it
+        except Exception:  # noqa: BLE001 - unreachable or refused: _start_broker tells which
             return
         try:
             existing = set(await admin.list_topics())
         finally:
             await admin.close()
-        missing = sorted({self.publisher.topic_name(t) for t in self._subscribed} - existing)
+        missing = sorted(
+            {self.publisher.topic_name(t) for t in self._subscribed} - existing
+        )
         if missing:
             raise RuntimeError(
                 f"topics missing on {self.common.kafka_bootstrap_servers}: {', '.join(missing)}; create them with "
@@ -130,6 +160,7 @@ class Service:
                 await self.broker.start()
                 return
             except Exception as exc:  # noqa: BLE001 - reported below with the address
+                await self._refuse_bad_credentials()
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"cannot reach Kafka at {self.common.kafka_bootstrap_servers} "
@@ -137,6 +168,34 @@ class Service:
                     ) from exc
                 log.warning("kafka not reachable yet, retrying", error=str(exc))
                 await asyncio.sleep(1.0)
+
+    async def _refuse_bad_credentials(self) -> None:
+        """Wrong credentials do not get better by waiting: say so at once, not "cannot reach Kafka" later.
+
+        aiokafka's bootstrap logs the broker's authentication error and raises a plain
+        connection error, so one connection of our own learns the real cause.
+        """
+        host, _, port = (
+            self.common.kafka_bootstrap_servers.split(",")[0].strip().rpartition(":")
+        )
+        try:
+            conn = await asyncio.wait_for(
+                create_conn(
+                    host,
+                    int(port),
+                    client_id=f"helpdesk-{self.name}-probe",
+                    **client_security_options(self.common),
+                ),
+                10,
+            )
+        except AUTHENTICATION_ERRORS as exc:
+            raise RuntimeError(
+                f"Kafka at {self.common.kafka_bootstrap_servers} refused our credentials "
+                f"(KAFKA_SASL_MECHANISM / KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD): {type(exc).__name__}: {exc}"
+            ) from exc
+        except Exception:  # noqa: BLE001 - not an authentication problem: the caller reports and retries
+            return
+        conn.close()
 
     async def _supervise(self, name: str, worker: Worker) -> None:
         backoff = 0.5
@@ -147,7 +206,9 @@ class Service:
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - logged, then restarted
-                log.exception("worker failed, restarting", worker=name, backoff_s=backoff)
+                log.exception(
+                    "worker failed, restarting", worker=name, backoff_s=backoff
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
 
@@ -158,7 +219,9 @@ class Service:
         await self._check_topics()
         await self._start_broker()
         for name, worker in self._workers.items():
-            self._tasks[name] = asyncio.create_task(self._supervise(name, worker), name=name)
+            self._tasks[name] = asyncio.create_task(
+                self._supervise(name, worker), name=name
+            )
         self.readiness.started = True
         log.info("service started", http_port=self.http.http_port)
         try:
