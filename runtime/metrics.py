@@ -21,7 +21,7 @@ HANDLER_RETRIES = Counter(
 )
 DEAD_LETTERS = Counter(
     "helpdesk_dead_letters_total",
-    "Messages sent to the dead-letter topic, by kind of reason (invalid, failed).",
+    "Messages sent to the dead-letter topic, by kind of reason (invalid, failed, flooded).",
     ["service", "topic", "group", "kind"],
 )
 BATCH_SECONDS = Histogram(

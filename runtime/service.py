@@ -46,6 +46,8 @@ AUTHENTICATION_ERRORS = (
     UnsupportedSaslMechanismError,
 )
 
+TOPIC_LOOKS = 10  # × 0.5 s before start-up fails naming the missing topics
+
 log = get_logger("runtime.service")
 
 
@@ -140,13 +142,16 @@ class Service:
             await admin.start()
         except Exception:  # noqa: BLE001 - unreachable or refused: _start_broker tells which
             return
+        wanted = {self.publisher.topic_name(t) for t in self._subscribed}
         try:
-            existing = set(await admin.list_topics())
+            # A few looks, not one: topics created a moment ago (by the topics Job) may not be listed yet.
+            for _look in range(TOPIC_LOOKS):
+                missing = sorted(wanted - set(await admin.list_topics()))
+                if not missing:
+                    return
+                await asyncio.sleep(0.5)
         finally:
             await admin.close()
-        missing = sorted(
-            {self.publisher.topic_name(t) for t in self._subscribed} - existing
-        )
         if missing:
             raise RuntimeError(
                 f"topics missing on {self.common.kafka_bootstrap_servers}: {', '.join(missing)}; create them with "
@@ -175,9 +180,7 @@ class Service:
         aiokafka's bootstrap logs the broker's authentication error and raises a plain
         connection error, so one connection of our own learns the real cause.
         """
-        host, _, port = (
-            self.common.kafka_bootstrap_servers.split(",")[0].strip().rpartition(":")
-        )
+        host, _, port = self.common.kafka_bootstrap_servers.split(",")[0].strip().rpartition(":")
         try:
             conn = await asyncio.wait_for(
                 create_conn(
@@ -206,9 +209,7 @@ class Service:
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - logged, then restarted
-                log.exception(
-                    "worker failed, restarting", worker=name, backoff_s=backoff
-                )
+                log.exception("worker failed, restarting", worker=name, backoff_s=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
 
@@ -219,9 +220,7 @@ class Service:
         await self._check_topics()
         await self._start_broker()
         for name, worker in self._workers.items():
-            self._tasks[name] = asyncio.create_task(
-                self._supervise(name, worker), name=name
-            )
+            self._tasks[name] = asyncio.create_task(self._supervise(name, worker), name=name)
         self.readiness.started = True
         log.info("service started", http_port=self.http.http_port)
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,21 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from contracts.topics import ALL_TOPICS, Topic
+
+
+async def _until_listed(admin: AIOKafkaAdminClient, names: set[str], timeout_s: float = 30.0) -> None:
+    """Return once the broker's metadata lists every topic just created.
+
+    The controller acknowledges a creation before every broker's metadata cache
+    has it; a service started in that gap would find its topics "missing".
+    """
+    deadline = time.monotonic() + timeout_s
+    while missing := names - set(await admin.list_topics()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"topics created but still not listed after {timeout_s:.0f}s: {', '.join(sorted(missing))}"
+            )
+        await asyncio.sleep(0.1)
 
 
 async def ensure_topics(
@@ -56,6 +72,7 @@ async def ensure_topics(
                 await admin.create_topics(new)
             except TopicAlreadyExistsError:
                 pass  # another replica created it between our list and create
+            await _until_listed(admin, {t.name for t in new})
         return [t.name for t in new]
     finally:
         await admin.close()
