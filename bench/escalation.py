@@ -32,7 +32,7 @@ from sqlalchemy import select
 from devtools.processes import free_port
 from runtime.topics_admin import ensure_topics
 from services.escalation.adapters.store import DeadlineStore, deadlines
-from services.escalation.domain import Deadline, DeadlineState
+from services.escalation.domain.deadline import Deadline, DeadlineState
 
 CHUNK = 5_000
 

@@ -61,7 +61,7 @@ from runtime.logs import configure_logging
 from services.escalation.adapters.store import DeadlineStore, deadlines
 from services.escalation.clock import SystemClock
 from services.escalation.config import SHIPPED_LEVELS
-from services.escalation.domain import EscalationPolicy
+from services.escalation.domain.policy import EscalationPolicy
 from services.escalation.handlers import TicketEventHandler as EscalationHandler
 from services.escalation.levels import load_levels
 from services.notify.adapters.smtp import SmtpMailer

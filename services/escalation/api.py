@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 from contracts.sla import Deadline as SlaDeadline
 from services.escalation.adapters.store import DeadlineStore
 from services.escalation.clock import Clock
-from services.escalation.domain import Deadline, DeadlineState, EscalationPolicy
+from services.escalation.domain.deadline import Deadline, DeadlineState
+from services.escalation.domain.policy import EscalationPolicy
 from services.escalation.metrics import (
     BREACHES,
     TIME_TO_FIRST_RESPONSE,
@@ -40,7 +41,7 @@ class TicketDeadlines(BaseModel):
     deadlines: list[DeadlineView]
     sla: list[SlaDeadline] = Field(
         default_factory=list,
-        description="Every SLA deadline of the ticket (first response, escalation, resolution), "
+        description="Every SLA deadline of the ticket (first response, escalation, next update, resolution), "
         "as published in sla.deadlines_changed.",
     )
 
@@ -82,7 +83,8 @@ def deadlines_router(store: DeadlineStore, policy: EscalationPolicy, clock: Cloc
         return SlaMetrics(
             first_response=_timings(TIME_TO_FIRST_RESPONSE),
             resolution=_timings(TIME_TO_RESOLUTION),
-            breaches=[Breaches(priority=int(labels["priority"]), queue=labels["queue"], count=int(value))
+            breaches=[Breaches(priority=int(labels["priority"]), queue=labels["queue"], target=labels["target"],
+                               count=int(value))
                       for labels, value in _samples(BREACHES, "_total")],
         )
 
@@ -99,6 +101,7 @@ class Timing(BaseModel):
 class Breaches(BaseModel):
     priority: int
     queue: str
+    target: str = Field(description="The target breached: first_response, next_update or resolution.")
     count: int
 
 

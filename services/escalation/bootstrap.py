@@ -12,13 +12,17 @@ from services.escalation.adapters.store import DeadlineStore
 from services.escalation.api import deadlines_router
 from services.escalation.clock import Clock, SystemClock
 from services.escalation.config import Settings
-from services.escalation.domain import EscalationPolicy
+from services.escalation.domain.policy import EscalationPolicy
 from services.escalation.handlers import TicketEventHandler
 from services.escalation.levels import load_levels
 from services.escalation.policies_file import load_policies
+from services.escalation.retention import ProcessedEventsRetention
 from services.escalation.timer import EscalationTimer
 
-DESCRIPTION = "Escalates tickets nobody claimed in time to the next support level and notifies that level."
+DESCRIPTION = (
+    "Holds every open ticket to its SLA targets (first response, next update, resolution), warns its level, "
+    "and escalates it to the next level, and that level's on-call agent, when a target passes."
+)
 
 
 def build(common: CommonSettings, settings: Settings, *, clock: Clock | None = None) -> Service:
@@ -36,5 +40,10 @@ def build(common: CommonSettings, settings: Settings, *, clock: Clock | None = N
         store, service.publisher, policy, clock, interval_s=settings.timer_interval_s, batch=settings.timer_batch
     )
     service.add_worker("escalation-timer", timer.run)
+    retention = ProcessedEventsRetention(
+        store, clock, retention=timedelta(seconds=settings.processed_events_retention_s),
+        interval_s=settings.prune_interval_s,
+    )
+    service.add_worker("processed-events-retention", retention.run)
     service.app.include_router(deadlines_router(store, policy, clock))
     return service

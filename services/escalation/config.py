@@ -33,3 +33,12 @@ class Settings(HttpSettings):
         default=0.2, gt=0, le=60, description="How often the timer looks for passed deadlines."
     )
     timer_batch: int = Field(default=500, ge=1, le=500, description="Most deadlines fired in one pass.")
+    processed_events_retention_s: float = Field(
+        default=7 * 24 * 3600,
+        gt=0,
+        description="How long the ids of applied ticket events are kept to recognise redeliveries "
+        "(far longer than any Kafka redelivery).",
+    )
+    prune_interval_s: float = Field(
+        default=3600, gt=0, description="How often ids older than the retention are deleted."
+    )

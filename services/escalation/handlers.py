@@ -22,13 +22,9 @@ from runtime.kafka import Publisher
 from runtime.logs import get_logger, log_context
 from services.escalation.adapters.store import DeadlineStore
 from services.escalation.clock import Clock
-from services.escalation.domain import (
-    Deadline,
-    EscalationPolicy,
-    Measure,
-    fold,
-    moves_deadlines,
-)
+from services.escalation.domain.deadline import Deadline
+from services.escalation.domain.policy import EscalationPolicy
+from services.escalation.domain.ticket_events import Measure, fold, moves_deadlines
 from services.escalation.metrics import TIME_TO_FIRST_RESPONSE, TIME_TO_RESOLUTION
 from services.escalation.sla_deadlines import deadlines_changed
 
@@ -61,7 +57,7 @@ class TicketEventHandler:
             measures: list[Measure] = []
             changed = fold(known, fresh, self._policy, measures)
             await changes.save(changed.values(), now)
-            await changes.mark_processed(e.event_id for e in fresh)
+            await changes.mark_processed((e.event_id for e in fresh), now)
             # Published before the commit: a crash after it redelivers the batch, which republishes
             # the same ids; published after it, a crash in between would lose the message.
             await self._publish(changed, fresh, now)

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from runtime.settings import ConfigError
-from services.escalation.domain import Contact, Level
+from services.escalation.domain.policy import Contact, Level
 
 
 class LevelsFileError(ConfigError):
@@ -136,9 +136,10 @@ def _check_order(levels: list[Level], lines: list[int], source: str) -> None:
                 f"{source}:{line}: expected level {expected} here, found level {level.number} "
                 "(levels are numbered 1, 2, 3... in order)"
             )
-        if level.number > 1 and level.queue is None:
+        if level.number > 1 and level.queue is None and level.agent is None:
             raise LevelsFileError(
-                f"{source}:{line}: level {level.number} needs a queue (only level 1 uses the routed queue)"
+                f"{source}:{line}: level {level.number} needs a queue or an on-call agent "
+                "(only level 1 uses the routed queue)"
             )
         if level.name in names:
             raise LevelsFileError(f"{source}:{line}: level name {level.name!r} is used twice")

@@ -32,6 +32,11 @@ TIME_TO_RESOLUTION = Histogram(
     buckets=_SLA_BUCKETS,
 )
 BREACHES = Counter(
-    "helpdesk_sla_breaches_total", "First-response targets breached (each escalation), by priority and queue.",
-    ["priority", "queue"],
+    "helpdesk_sla_breaches_total",
+    "SLA targets breached, by priority, queue and target (first_response, next_update, resolution).",
+    ["priority", "queue", "target"],
+)
+PROCESSED_EVENTS_PRUNED = Counter(
+    "helpdesk_escalation_processed_events_pruned_total",
+    "Ids of applied ticket events forgotten once older than ESCALATION_PROCESSED_EVENTS_RETENTION_S.",
 )

@@ -17,12 +17,13 @@ from contracts.sla import Deadline as SlaDeadline
 from contracts.sla import SlaDeadlinesChanged, SlaDeadlinesChangedData
 from contracts.topics import SLA_DEADLINES
 from runtime.kafka import Outgoing
-from services.escalation.domain import (
-    ESCALATION_NAMESPACE,
+from services.escalation.domain.deadline import (
     Deadline,
     DeadlineState,
-    EscalationPolicy,
+    resolution_used_s,
 )
+from services.escalation.domain.message_ids import ESCALATION_NAMESPACE
+from services.escalation.domain.policy import EscalationPolicy, Target
 
 _STATE = {
     DeadlineState.PENDING: "running",
@@ -56,7 +57,7 @@ def deadlines_changed(
 
 def ticket_deadlines(deadline: Deadline, policy: EscalationPolicy, now: datetime) -> list[SlaDeadline]:
     """The ticket's deadlines as the contract lists them: at level 1 its first response, its escalation clock,
-    and its resolution."""
+    its next update (once the first response is given) and its resolution."""
     timing = policy.timing(deadline.facts)
     state = _STATE[deadline.state]
     paused = deadline.state is DeadlineState.PAUSED
@@ -65,7 +66,7 @@ def ticket_deadlines(deadline: Deadline, policy: EscalationPolicy, now: datetime
     common = {
         "due_at": None if paused else deadline.due_at,
         "remaining_s": max(0.0, target_s - deadline.consumed_s) if paused else None,
-        "warn_at": _warn_at(deadline, policy) if state == "running" else None,
+        "warn_at": deadline.warn_at if state == "running" else None,
         "state": state,
         "breached_at": deadline.due_at if deadline.state is DeadlineState.FIRED else None,
     }
@@ -74,43 +75,42 @@ def ticket_deadlines(deadline: Deadline, policy: EscalationPolicy, now: datetime
         listed.append(SlaDeadline(kind="first_response", **common))  # type: ignore[arg-type]
     if to_level is not None or deadline.state is DeadlineState.FIRED:
         listed.append(SlaDeadline(kind="escalation", level=to_level.number if to_level else None, **common))  # type: ignore[arg-type]
-    resolution = _resolution(deadline, policy, now)
-    if resolution is not None:
-        listed.append(resolution)
+    for found in (_next_update(deadline, policy), _resolution(deadline, policy, now)):
+        if found is not None:
+            listed.append(found)
     return listed
 
 
-def _resolution(deadline: Deadline, policy: EscalationPolicy, now: datetime) -> SlaDeadline | None:
-    """The resolution target, counted from the opening on the policy's calendar, less the time spent waiting.
+def _next_update(deadline: Deadline, policy: EscalationPolicy) -> SlaDeadline | None:
+    """Owed from the first response until the resolution; every public reply starts it again."""
+    timing = policy.timing_of(Target.NEXT_UPDATE, deadline.facts)
+    if timing is None or deadline.responded_at is None or deadline.resolved_at is not None:
+        return None
+    if deadline.update_breached:
+        return SlaDeadline(kind="next_update", due_at=deadline.update_due_at, state="breached",
+                           breached_at=deadline.update_due_at)
+    if deadline.update_since is None:  # waiting on the customer or a third party
+        left = max(0.0, timing.target.total_seconds() - deadline.update_used_s)
+        return SlaDeadline(kind="next_update", due_at=None, remaining_s=left, state="paused")
+    return SlaDeadline(kind="next_update", due_at=deadline.update_due_at, warn_at=deadline.update_warn_at,
+                       state="running")
 
-    Shown, not escalated: only the first-response clock moves a ticket up a level for now.
-    """
-    if policy.sla is None or policy.unclaimed_after is not None or deadline.opened_at is None:
+
+def _resolution(deadline: Deadline, policy: EscalationPolicy, now: datetime) -> SlaDeadline | None:
+    """The resolution target, counted from the opening on the policy's calendar, less the time spent waiting."""
+    timing = policy.timing_of(Target.RESOLUTION, deadline.facts)
+    if timing is None or deadline.opened_at is None:
         return None
-    chosen = policy.sla.for_ticket(deadline.facts)
-    target = chosen.targets.resolution
-    if target is None:
-        return None
-    calendar, target_s = chosen.calendar, target.total_seconds()
+    target_s = timing.target.total_seconds()
     if deadline.paused_at is not None and deadline.resolved_at is None:
-        used = calendar.between(deadline.opened_at, deadline.paused_at) - deadline.paused_business_s
-        return SlaDeadline(kind="resolution", due_at=None, remaining_s=max(0.0, target_s - used), state="paused")
+        left = max(0.0, target_s - resolution_used_s(deadline, policy, now))
+        return SlaDeadline(kind="resolution", due_at=None, remaining_s=left, state="paused")
     # The waits lie between the opening and now, so they push the due time out by exactly their business time.
-    due = calendar.add(deadline.opened_at, target_s + deadline.paused_business_s)
+    due = timing.calendar.add(deadline.opened_at, target_s + deadline.paused_business_s)
     if deadline.resolved_at is not None:
         met = deadline.resolved_at <= due
         return SlaDeadline(kind="resolution", due_at=due, state="met" if met else "breached",
                            met_at=deadline.resolved_at if met else None, breached_at=None if met else due)
-    breached = due <= now
-    return SlaDeadline(kind="resolution", due_at=due, state="breached" if breached else "running",
-                       breached_at=due if breached else None)
-
-
-def _warn_at(deadline: Deadline, policy: EscalationPolicy) -> datetime | None:
-    if deadline.running_since is None or policy.sla is None or policy.unclaimed_after is not None:
-        return None
-    chosen = policy.sla.for_ticket(deadline.facts)
-    warn_after = chosen.warn_after(chosen.targets.first_response)
-    if warn_after is None or warn_after.total_seconds() <= deadline.consumed_s:
-        return None
-    return chosen.calendar.add(deadline.running_since, warn_after.total_seconds() - deadline.consumed_s)
+    breached = deadline.resolution_breached or due <= now
+    return SlaDeadline(kind="resolution", due_at=due, warn_at=None if breached else deadline.resolution_warn_at,
+                       state="breached" if breached else "running", breached_at=due if breached else None)

@@ -1,21 +1,31 @@
-"""The timer: sends the escalations whose deadline has passed.
+"""The timer: sends the warnings and escalations whose time has come.
 
-Each pass takes the due deadlines (at most a batch), publishes for each the
-``command.escalate_ticket`` and the ``notification.requested`` for the level,
-waits until Kafka has acknowledged all of them, and only then marks the
-deadlines fired. A crash in between republishes the same messages with the
-same ids (they name the ticket and the level), which the ticket service and
-notify apply once: a ticket never reaches the same level twice.
+Each pass takes the tickets with something due (at most a batch), decides for
+each what to send (``breaches.on_time``), publishes it all, waits until Kafka
+has acknowledged every message, and only then stores the tickets' deadlines
+with the warnings and breaches counted. A crash in between republishes the
+same messages with the same ids (they name the ticket and the level, or the
+warning), which the ticket service and notify apply once: a ticket never
+reaches the same level twice.
+
+An escalation is ``command.escalate_ticket`` (the ticket moves to the level's
+queue), then, when the level names an on-call agent, ``command.assign_ticket``
+(the ticket lands in that agent's hands), then a ``notification.requested``
+for the level's e-mail and one per contact of the level.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import replace
 from datetime import datetime
 
-from contracts.commands import EscalateTicket, EscalateTicketData
+from contracts.commands import (
+    AssignTicket,
+    AssignTicketData,
+    EscalateTicket,
+    EscalateTicketData,
+)
 from contracts.notifications import (
     Method,
     NotificationRequested,
@@ -27,15 +37,13 @@ from runtime.kafka import Outgoing, Publisher
 from runtime.logs import get_logger, log_context
 from services.escalation.adapters.store import DeadlineStore
 from services.escalation.clock import Clock
-from services.escalation.domain import (
-    DeadlineState,
-    Escalation,
-    EscalationPolicy,
-    Warning,
+from services.escalation.domain.breaches import Escalation, Step, Warning, on_time
+from services.escalation.domain.message_ids import (
+    assign_command_id,
+    breach_id,
     contact_notification_id,
-    escalation_due,
-    warning_due,
 )
+from services.escalation.domain.policy import EscalationPolicy, Target
 from services.escalation.metrics import (
     BREACHES,
     ESCALATIONS_FIRED,
@@ -69,41 +77,39 @@ class EscalationTimer:
     async def run(self) -> None:
         """The worker loop: a pass, then a pause (none while a full batch shows more are waiting)."""
         while True:
-            fired = await self.fire_due()
+            taken = await self.fire_due()
             OPEN_TIMERS.set(await self._store.pending_count())
-            if fired < self._batch:
+            if taken < self._batch:
                 await asyncio.sleep(self._interval_s)
 
     async def fire_due(self) -> int:
-        """One pass: escalate every due deadline (up to a batch); the number taken."""
+        """One pass: send every warning and escalation due (up to a batch of tickets); the number taken."""
         now = self._clock.now()
         due = await self._store.due(now, self._batch)
-        escalations = [e for d in due if (e := escalation_due(d, self._policy, now)) is not None]
-        if escalations:
-            messages = [m for e in escalations for m in escalation_messages(e, now)]
-            breached = [replace(e.deadline, state=DeadlineState.FIRED) for e in escalations]
-            messages += [deadlines_changed(d, self._policy, e.command_id, now) for d, e in zip(breached, escalations)]
+        steps = [on_time(d, self._policy, now) for d in due]
+        messages = [m for step in steps for m in self._messages(step, now)]
+        if messages:
             await self._publisher.publish_all(messages)
-            await self._store.mark([e.deadline for e in escalations], DeadlineState.FIRED, now)
-        await self._warn([w for d in due if (w := warning_due(d, self._policy, now)) is not None], now)
-        stranded = [d for d in due if self._policy.next_level(d.level) is None and d.due_at <= now]
-        if stranded:
-            # Pending at what is now the top level (the levels file shrank): nowhere to go.
-            await self._store.mark(stranded, DeadlineState.DONE, now)
-        for escalation in escalations:
-            _record(escalation, now)
+        # Stored only once Kafka has them all (a step that changes nothing is not written).
+        await self._store.settle([(s.before, s.after) for s in steps if s.after != s.before], now)
+        for step in steps:
+            _record(step, now)
         return len(due)
 
-    async def _warn(self, warnings: list[Warning], now: datetime) -> None:
-        """Tell each level its tickets passed a warning point, then count the warnings sent (same order as firing)."""
-        if not warnings:
-            return
-        messages = [m for w in warnings for m in warning_messages(w, now)]
-        messages += [deadlines_changed(w.after, self._policy, w.notification_id, now) for w in warnings]
-        await self._publisher.publish_all(messages)
-        await self._store.record_warnings([(w.deadline, w.after) for w in warnings], now)
-        for warning in warnings:
-            WARNINGS_SENT.labels(str(warning.level.number), str(warning.percent)).inc()
+    def _messages(self, step: Step, now: datetime) -> list[Outgoing]:
+        out = [m for w in step.warnings for m in warning_messages(w, now)]
+        if step.escalation is not None:
+            out += escalation_messages(step.escalation, now)
+        if step.escalation is not None:
+            cause = step.escalation.command_id
+        elif step.warnings:
+            cause = step.warnings[-1].notification_id
+        elif step.breached:  # at the top level: nothing to send but the breach itself
+            cause = breach_id(step.before.ticket_id, step.breached, step.before.revision)
+        else:
+            return out
+        out.append(deadlines_changed(step.after, self._policy, cause, now))
+        return out
 
 
 def escalation_messages(escalation: Escalation, now: datetime) -> list[Outgoing]:
@@ -116,19 +122,21 @@ def escalation_messages(escalation: Escalation, now: datetime) -> list[Outgoing]
         occurred_at=now,
         correlation_id=correlation_id,
         data=EscalateTicketData(
-            level=level.number, queue=level.queue or "", reason=escalation.reason, deadline=deadline.due_at
+            level=level.number, queue=escalation.to_queue, reason=escalation.reason, deadline=escalation.due_at
         ),
     )
     context = {
         "number": deadline.number,
         "level": str(level.number),
         "level_name": level.name,
-        "queue": level.queue or "",
+        "queue": escalation.to_queue,
         "from_queue": deadline.queue or "",
         "from_level": str(deadline.level),
-        "deadline": deadline.due_at.isoformat(),
+        "deadline": escalation.due_at.isoformat(),
         "reason": escalation.reason,
         "policy": deadline.policy or "",
+        "target": ", ".join(escalation.targets),
+        "agent": level.agent or "",
     }
 
     def request(event_id: uuid.UUID, recipient: Recipient, method: Method) -> Outgoing:
@@ -141,8 +149,19 @@ def escalation_messages(escalation: Escalation, now: datetime) -> list[Outgoing]
                                         data=data)
         return Outgoing(NOTIFICATION_REQUESTS, message, key)
 
-    out = [Outgoing(TICKET_COMMANDS_TOPIC, command, key),
-           request(escalation.notification_id, Recipient(kind="level", id=level.name, email=level.email), "email")]
+    out = [Outgoing(TICKET_COMMANDS_TOPIC, command, key)]
+    if level.agent is not None:
+        # After the escalation, on the same partition: the ticket is in the level's queue, then in the agent's hands.
+        assign = AssignTicket(
+            event_id=assign_command_id(deadline.ticket_id, level.number), ticket_id=deadline.ticket_id,
+            occurred_at=now, correlation_id=correlation_id, causation_id=str(escalation.command_id),
+            data=AssignTicketData(agent_id=level.agent, strategy="direct",
+                                  reason=f"on-call agent of {level.name}: {escalation.reason}"),
+        )
+        out.append(Outgoing(TICKET_COMMANDS_TOPIC, assign, key))
+    out.append(
+        request(escalation.notification_id, Recipient(kind="level", id=level.name, email=level.email), "email")
+    )
     for index, contact in enumerate(level.notify):
         # Each contact's id names the ticket, the level and the contact's place in the file: redelivery-stable.
         recipient = Recipient(kind="agent" if level.agent else "level", id=contact.id or level.agent or level.name,
@@ -158,8 +177,8 @@ def warning_messages(warning: Warning, now: datetime) -> list[Outgoing]:
     key = str(deadline.ticket_id)
     context = {
         "number": deadline.number, "level": str(level.number), "level_name": level.name,
-        "queue": deadline.queue or "", "percent": str(warning.percent), "deadline": deadline.due_at.isoformat(),
-        "policy": deadline.policy or "",
+        "queue": deadline.queue or "", "percent": str(warning.percent), "deadline": warning.due_at.isoformat(),
+        "policy": deadline.policy or "", "target": warning.target.value,
     }
     contacts = [(Recipient(kind="level", id=level.name, email=level.email), "email")] + [
         (Recipient(kind="agent" if level.agent else "level", id=c.id or level.agent or level.name, email=c.email,
@@ -171,7 +190,7 @@ def warning_messages(warning: Warning, now: datetime) -> list[Outgoing]:
         event_id = warning.notification_id if index == 0 else uuid.uuid5(warning.notification_id, f"{index}:{method}")
         data = NotificationRequestedData(
             number=deadline.number, recipient=recipient, method=method, template="sla_warning",  # type: ignore[arg-type]
-            subject=f"[{deadline.number}] {warning.percent}% of its response target used at {level.name}",
+            subject=f"[{deadline.number}] {warning.percent}% of its {_SPOKEN[warning.target]} target used at {level.name}",
             context=context,
         )
         message = NotificationRequested(event_id=event_id, ticket_id=deadline.ticket_id, occurred_at=now,
@@ -180,11 +199,21 @@ def warning_messages(warning: Warning, now: datetime) -> list[Outgoing]:
     return out
 
 
-def _record(escalation: Escalation, now: datetime) -> None:
-    deadline = escalation.deadline
+_SPOKEN = {Target.FIRST_RESPONSE: "response", Target.NEXT_UPDATE: "next-update", Target.RESOLUTION: "resolution"}
+
+
+def _record(step: Step, now: datetime) -> None:
+    deadline = step.before
+    for warning in step.warnings:
+        WARNINGS_SENT.labels(str(warning.level.number), str(warning.percent)).inc()
+    for target in step.breached:
+        BREACHES.labels(str(deadline.priority), deadline.queue or "", target.value).inc()
+    escalation = step.escalation
+    if escalation is None:
+        return
     ESCALATIONS_FIRED.labels(str(escalation.to_level.number)).inc()
-    BREACHES.labels(str(deadline.priority), deadline.queue or "").inc()
-    FIRE_LAG.observe(max(0.0, (now - deadline.due_at).total_seconds()))
+    FIRE_LAG.observe(max(0.0, (now - escalation.due_at).total_seconds()))
     with log_context(correlation_id=deadline.correlation_id, ticket_number=deadline.number):
-        log.info("ticket escalated", to_level=escalation.to_level.number, queue=escalation.to_level.queue,
-                 due_at=deadline.due_at.isoformat(), command_id=str(escalation.command_id))
+        log.info("ticket escalated", to_level=escalation.to_level.number, queue=escalation.to_queue,
+                 agent=escalation.to_level.agent, targets=",".join(escalation.targets),
+                 due_at=escalation.due_at.isoformat(), command_id=str(escalation.command_id))

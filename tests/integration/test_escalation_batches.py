@@ -11,9 +11,11 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import event, func, select
 
 from contracts.envelope import new_envelope
@@ -35,9 +37,11 @@ from contracts.tickets import (
 from runtime.consumer import Delivery
 from services.escalation.adapters.store import DeadlineStore, processed_events
 from services.escalation.config import SHIPPED_LEVELS
-from services.escalation.domain import Deadline, DeadlineState, EscalationPolicy
+from services.escalation.domain.deadline import Deadline, DeadlineState
+from services.escalation.domain.policy import EscalationPolicy
 from services.escalation.handlers import TicketEventHandler
 from services.escalation.levels import load_levels
+from services.escalation.retention import ProcessedEventsRetention
 
 AFTER = timedelta(minutes=15)
 NOW = datetime.now(UTC)
@@ -173,7 +177,8 @@ async def test_the_timer_does_not_mark_fired_a_deadline_the_consumer_is_cancelli
 
     async with store.changes() as changes:
         [locked] = (await changes.deadlines([ticket])).values()
-        marking = asyncio.create_task(store.mark([seen_by_timer], DeadlineState.FIRED, NOW))
+        fired = replace(seen_by_timer, state=DeadlineState.FIRED)
+        marking = asyncio.create_task(store.settle([(seen_by_timer, fired)], NOW))
         await asyncio.sleep(0.3)
         assert not marking.done()  # PostgreSQL: the row lock; SQLite: the write lock
         await changes.save([replace(locked, state=DeadlineState.CANCELLED)], NOW)
@@ -186,7 +191,34 @@ async def test_a_deadline_the_timer_marked_fired_stays_fired_when_the_ticket_is_
 ) -> None:
     ticket = uuid.uuid4()
     await handler(batch(opened(ticket, at=NOW - AFTER - timedelta(seconds=1))))
-    assert await store.mark(await store.due(NOW, 10), DeadlineState.FIRED, NOW) == 1
+    [due] = await store.due(NOW, 10)
+    assert await store.settle([(due, replace(due, state=DeadlineState.FIRED))], NOW) == 1
     await handler(batch(routed(ticket, "network")))
     assert await deadline_of(store, ticket) == (1, "network", "fired")
     assert await store.due(NOW + AFTER, 10) == []
+
+
+async def test_processed_event_ids_older_than_the_retention_are_forgotten_and_younger_ones_kept(
+    store: DeadlineStore,
+) -> None:
+    old, young = [uuid.uuid4() for _ in range(3)], [uuid.uuid4() for _ in range(2)]
+    async with store.changes() as changes:
+        await changes.mark_processed(old, NOW - timedelta(days=8))
+        await changes.mark_processed(young, NOW - timedelta(days=6))
+    assert await store.prune_processed(NOW - timedelta(days=7), chunk=2) == 3  # over two chunks
+    async with store.changes() as changes:
+        assert await changes.seen(old + young) == set(young)
+    assert await store.prune_processed(NOW - timedelta(days=7)) == 0
+
+
+async def test_the_retention_worker_prunes_by_its_clock_and_counts_what_it_forgot(store: DeadlineStore) -> None:
+    async with store.changes() as changes:
+        await changes.mark_processed([uuid.uuid4()], NOW - timedelta(days=7, seconds=1))
+        await changes.mark_processed([uuid.uuid4()], NOW - timedelta(days=1))
+    counted = REGISTRY.get_sample_value("helpdesk_escalation_processed_events_pruned_total") or 0.0
+    clock = SimpleNamespace(now=lambda: NOW)
+    retention = ProcessedEventsRetention(store, clock, retention=timedelta(days=7), interval_s=3600)
+    assert await retention.prune() == 1
+    assert REGISTRY.get_sample_value("helpdesk_escalation_processed_events_pruned_total") == counted + 1
+    async with store.reader.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(processed_events))).scalar_one() == 1

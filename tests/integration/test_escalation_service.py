@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -33,11 +33,19 @@ from contracts.tickets import (
     TicketRouted,
     TicketRoutedData,
 )
-from contracts.topics import NOTIFICATION_REQUESTS, TICKET_COMMANDS_TOPIC, TICKET_EVENTS_TOPIC, Topic
+from contracts.topics import (
+    NOTIFICATION_REQUESTS,
+    TICKET_COMMANDS_TOPIC,
+    TICKET_EVENTS_TOPIC,
+    Topic,
+)
 from runtime.settings import CommonSettings
 from services.escalation.bootstrap import build
 from services.escalation.config import Settings
-from services.escalation.domain import escalate_command_id, escalation_notification_id
+from services.escalation.domain.message_ids import (
+    escalate_command_id,
+    escalation_notification_id,
+)
 
 UNCLAIMED_AFTER = timedelta(seconds=60)
 
@@ -62,7 +70,7 @@ class TopicReader:
         )
         self.messages: list[Envelope[Any]] = []
 
-    async def __aenter__(self) -> TopicReader:
+    async def __aenter__(self) -> Self:
         await self._consumer.start()
         return self
 
@@ -97,9 +105,9 @@ async def escalation(
         database_url=database_url, unclaimed_after_s=UNCLAIMED_AFTER.total_seconds(), timer_interval_s=0.05
     )
     service = build(common, settings, clock=clock)
-    async with service._lifespan(service.app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://t") as client:
-            yield client
+    transport = httpx.ASGITransport(app=service.app)
+    async with service._lifespan(service.app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client
 
 
 @asynccontextmanager
@@ -174,7 +182,7 @@ async def test_an_unclaimed_ticket_escalates_once_per_level_until_the_top(
     ):
         opening = opened(ticket, "HD-12", clock.now())
         await publish(p, topic_prefix, TICKET_EVENTS_TOPIC, opening, routed(ticket, "HD-12", "hardware"))
-        routed_and_pending = lambda f: is_pending_at(1)(f) and f[0]["queue"] == "hardware"  # noqa: E731
+        routed_and_pending = lambda f: is_pending_at(1)(f) and f[0]["queue"] == "hardware"
         [deadline] = await deadlines_until(client, ticket, routed_and_pending)
         assert deadline["escalates_to"] == 2
         assert await commands.read_for(0.3) == []  # not due yet: nothing sent

@@ -19,6 +19,8 @@ from contracts.sla import SlaDeadlinesChanged
 from contracts.tickets import (
     TicketClaimed,
     TicketClaimedData,
+    TicketNoteAdded,
+    TicketNoteAddedData,
     TicketPrioritised,
     TicketPrioritisedData,
 )
@@ -31,7 +33,10 @@ from contracts.topics import (
 from runtime.settings import CommonSettings
 from services.escalation.bootstrap import build
 from services.escalation.config import Settings
-from services.escalation.domain import escalate_command_id, warning_notification_id
+from services.escalation.domain.message_ids import (
+    escalate_command_id,
+    warning_notification_id,
+)
 from tests.integration.test_escalation_service import (
     MovableClock,
     TopicReader,
@@ -156,3 +161,60 @@ async def test_a_restart_between_warning_and_breach_loses_nothing_and_doubles_no
         assert len(await commands.read_for(0.2)) == 1
         assert len([m for m in requests.messages if is_about(ticket, "sla_warning")(m)]) == 1
         assert len([m for m in requests.messages if is_about(ticket, "ticket_escalated")(m)]) == 1
+
+
+UPDATES_POLICY = """\
+default_calendar: 24x7
+policies:
+  - name: p1-outage
+    match: {priority: 1}
+    first_response: 60
+    next_update: 60
+    resolution: 1d
+    warn_at_percent: []
+  - name: everything-else
+    first_response: 1d
+"""
+
+
+def public_note(ticket_id: uuid.UUID, at: Any) -> Envelope[Any]:
+    data = TicketNoteAddedData(number="HD-6", version=5, text="Still on it", visibility="public", author="a1")
+    return new_envelope(TicketNoteAdded, data, ticket_id=ticket_id, occurred_at=at)
+
+
+async def test_a_claimed_ticket_without_a_public_update_in_time_escalates_once_and_a_reply_restarts_the_clock(
+    kafka_bootstrap: str, topic_prefix: str, sqlite_database: str, tmp_path: Path
+) -> None:
+    policies = tmp_path / "sla.yaml"
+    policies.write_text(UPDATES_POLICY, encoding="utf-8")
+    clock, ticket = MovableClock(), uuid.uuid4()
+    async with (
+        escalation_with_policies(kafka_bootstrap, topic_prefix, sqlite_database, clock, policies),
+        producer(kafka_bootstrap) as p,
+        TopicReader(kafka_bootstrap, SLA_DEADLINES.qualified(topic_prefix)) as sla,
+        TopicReader(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(topic_prefix)) as commands,
+    ):
+        claim = new_envelope(TicketClaimed, TicketClaimedData(number="HD-6", version=3, agent_id="a1"),
+                             ticket_id=ticket, occurred_at=clock.now())
+        await publish(p, topic_prefix, TICKET_EVENTS_TOPIC, opened(ticket, "HD-6", clock.now()),
+                      prioritised(ticket, 1), claim)
+
+        def next_update(state: str) -> Any:
+            return lambda m: about(ticket, SlaDeadlinesChanged)(m) and any(
+                d.kind == "next_update" and d.state == state for d in m.data.deadlines)
+
+        [running] = await sla.wait_for(next_update("running"))
+        [owed] = [d for d in running.data.deadlines if d.kind == "next_update"]
+        assert owed.due_at == claim.occurred_at + timedelta(seconds=60)
+
+        clock.advance(timedelta(seconds=61))
+        [command] = await commands.wait_for(about(ticket, EscalateTicket))
+        assert command.event_id == escalate_command_id(ticket, 2) and "next-update" in command.data.reason
+        await sla.wait_for(next_update("breached"))
+
+        note = public_note(ticket, clock.now())
+        await publish(p, topic_prefix, TICKET_EVENTS_TOPIC, note)
+        fresh = await sla.wait_for(lambda m: next_update("running")(m) and m.causation_id == str(note.event_id))
+        [owed] = [d for d in fresh[0].data.deadlines if d.kind == "next_update"]
+        assert owed.due_at == note.occurred_at + timedelta(seconds=60)
+        assert len(await commands.read_for(0.3)) == 1  # the breach was sent once

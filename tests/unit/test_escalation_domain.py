@@ -22,16 +22,14 @@ from contracts.tickets import (
     TicketRouted,
     TicketRoutedData,
 )
-from services.escalation.domain import (
-    Deadline,
-    DeadlineState,
-    EscalationPolicy,
-    Level,
-    apply,
+from services.escalation.domain.breaches import escalation_due
+from services.escalation.domain.deadline import Deadline, DeadlineState
+from services.escalation.domain.message_ids import (
     escalate_command_id,
-    escalation_due,
     escalation_notification_id,
 )
+from services.escalation.domain.policy import EscalationPolicy, Level
+from services.escalation.domain.ticket_events import apply
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 AFTER = timedelta(minutes=15)

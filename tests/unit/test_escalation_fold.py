@@ -22,15 +22,9 @@ from contracts.tickets import (
     TicketRouted,
     TicketRoutedData,
 )
-from services.escalation.domain import (
-    MOVES_DEADLINES,
-    Deadline,
-    DeadlineState,
-    EscalationPolicy,
-    Level,
-    apply,
-    fold,
-)
+from services.escalation.domain.deadline import Deadline, DeadlineState
+from services.escalation.domain.policy import EscalationPolicy, Level
+from services.escalation.domain.ticket_events import MOVES_DEADLINES, apply, fold
 from services.escalation.status import REOPENED, STATUS_CHANGED
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

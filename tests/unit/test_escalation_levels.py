@@ -8,7 +8,7 @@ import pytest
 
 from runtime.settings import ConfigError
 from services.escalation.config import SHIPPED_LEVELS, Settings
-from services.escalation.domain import Level
+from services.escalation.domain.policy import Level
 from services.escalation.levels import LevelsFileError, load_levels, parse_levels
 
 GOOD = """\
@@ -62,8 +62,13 @@ def test_levels_out_of_order_name_the_line_of_the_wrong_entry() -> None:
 
 def test_a_higher_level_without_a_queue_is_rejected() -> None:
     assert problem(GOOD.replace("queue: L2-specialists", "queue: null")) == (
-        "levels.yaml:6: level 2 needs a queue (only level 1 uses the routed queue)"
+        "levels.yaml:6: level 2 needs a queue or an on-call agent (only level 1 uses the routed queue)"
     )
+
+
+def test_a_higher_level_may_be_only_its_on_call_agent() -> None:
+    levels = parse_levels(GOOD.replace("queue: L2-specialists", "queue: null\n    agent: alice"), "levels.yaml")
+    assert (levels[1].queue, levels[1].agent) == (None, "alice")
 
 
 def test_a_bad_email_address_names_the_field() -> None:

@@ -27,17 +27,14 @@ from contracts.tickets import (
     TicketResolvedData,
 )
 from services.escalation.calendar import TWENTY_FOUR_SEVEN, BusinessCalendar
-from services.escalation.domain import (
-    Deadline,
-    DeadlineState,
-    EscalationPolicy,
-    Level,
+from services.escalation.domain.breaches import escalation_due, warning_due
+from services.escalation.domain.deadline import Deadline, DeadlineState
+from services.escalation.domain.policy import EscalationPolicy, Level
+from services.escalation.domain.ticket_events import (
     Measure,
     apply,
-    escalation_due,
     fold,
     status_changed,
-    warning_due,
 )
 from services.escalation.sla import (
     EscalationCriteria,

@@ -1,15 +1,17 @@
 """The deadlines store (SQLAlchemy Core; SQLite or PostgreSQL).
 
-``escalation_clocks`` holds one row per ticket: its current deadline, state,
-SLA clock and warnings; the timer scans it by ``(state, next_at)``, the earlier
-of the next warning and the breach.
-``processed_events`` records every ticket event applied, written in the same
-transaction as the deadline change, so a redelivered event is a no-op. The
-consumer works a batch at a time: one look-up of the batch's event ids, one of
-its tickets' deadlines, then one upsert and one insert.
+``escalation_sla_clocks`` holds one row per ticket: its three SLA clocks,
+level, warnings and breaches; the timer scans it by ``next_at``, the earliest
+warning or breach not yet sent (NULL: nothing to watch).
+``escalation_processed_events`` records every ticket event applied, written in
+the same transaction as the deadline change, so a redelivered event is a
+no-op; rows older than the retention (far beyond any redelivery) are pruned.
+The consumer works a batch at a time: one look-up of the batch's event ids,
+one of its tickets' deadlines, then one upsert and one insert.
 The timer reads due deadlines through a reader engine (on SQLite it never
-waits for the consumer's write lock) and marks them fired with a
-compare-and-set, so a deadline the consumer moved meanwhile is left alone.
+waits for the consumer's write lock) and stores what it sent with a
+compare-and-set on the row's revision, so a deadline the consumer moved
+meanwhile is left alone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +33,8 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
-    and_,
+    bindparam,
+    delete,
     func,
     insert,
     select,
@@ -40,13 +44,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.database import UtcDateTime, dialect_insert, make_engine, ping
-from services.escalation.domain import OPEN_STATES, Deadline, DeadlineState
+from services.escalation.domain.deadline import OPEN_STATES, Deadline, DeadlineState
 
 metadata = MetaData()
 
 deadlines = Table(
-    # Named escalation_clocks since it grew the SLA columns: a database from before keeps an unused "deadlines".
-    "escalation_clocks",
+    # Renamed with each set of new columns (create_all adds no columns): a database from before keeps its
+    # old unused table ("deadlines", "escalation_clocks"); see docs/escalation.md, "Upgrading".
+    "escalation_sla_clocks",
     metadata,
     Column("ticket_id", Uuid, primary_key=True),
     Column("number", String(40), nullable=False),
@@ -64,7 +69,7 @@ deadlines = Table(
     Column("policy", String(60), nullable=True),
     Column("warned", Integer, nullable=False),
     Column("warn_at", UtcDateTime, nullable=True),
-    Column("next_at", UtcDateTime, nullable=False),  # the earlier of warn_at and due_at: what the timer scans
+    Column("next_at", UtcDateTime, nullable=True),  # the earliest warning or breach to send: what the timer scans
     Column("opened_at", UtcDateTime, nullable=True),
     Column("paused_at", UtcDateTime, nullable=True),
     Column("paused_total_s", Float, nullable=False),
@@ -72,15 +77,39 @@ deadlines = Table(
     Column("reopened", Integer, nullable=False),
     Column("paused_business_s", Float, nullable=False),
     Column("resolved_at", UtcDateTime, nullable=True),
+    Column("responded_at", UtcDateTime, nullable=True),
+    Column("update_run", Integer, nullable=False),
+    Column("update_since", UtcDateTime, nullable=True),
+    Column("update_used_s", Float, nullable=False),
+    Column("update_warned", Integer, nullable=False),
+    Column("update_breached", Boolean, nullable=False),
+    Column("update_due_at", UtcDateTime, nullable=True),
+    Column("update_warn_at", UtcDateTime, nullable=True),
+    Column("resolution_warned", Integer, nullable=False),
+    Column("resolution_breached", Boolean, nullable=False),
+    Column("resolution_due_at", UtcDateTime, nullable=True),
+    Column("resolution_warn_at", UtcDateTime, nullable=True),
+    Column("escalated_to", Integer, nullable=False),
+    Column("revision", Integer, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
-    Index("ix_escalation_clocks_state_next_at", "state", "next_at"),
+    Index("ix_escalation_sla_clocks_next_at", "next_at"),
+    Index("ix_escalation_sla_clocks_state", "state"),  # the open-timers gauge counts pending rows every pass
 )
 
 processed_events = Table(
-    "processed_events",
+    "escalation_processed_events",
     metadata,
     Column("event_id", Uuid, primary_key=True),
+    Column("processed_at", UtcDateTime, nullable=False),
+    Index("ix_escalation_processed_events_processed_at", "processed_at"),
 )
+
+_CLOCK_FIELDS = (
+    "resolved_at", "responded_at", "update_run", "update_since", "update_used_s", "update_warned", "update_breached",
+    "update_due_at", "update_warn_at", "resolution_warned", "resolution_breached", "resolution_due_at",
+    "resolution_warn_at", "escalated_to", "revision",
+)
+"""Columns read into the Deadline field of the same name, as they are."""
 
 
 def _deadline(row: Any) -> Deadline:
@@ -107,7 +136,7 @@ def _deadline(row: Any) -> Deadline:
         unanswered=row.unanswered,
         reopened=row.reopened,
         paused_business_s=row.paused_business_s,
-        resolved_at=row.resolved_at,
+        **{name: getattr(row, name) for name in _CLOCK_FIELDS},
     )
 
 
@@ -136,7 +165,8 @@ def _values(deadline: Deadline, now: datetime) -> dict[str, Any]:
         "unanswered": deadline.unanswered,
         "reopened": deadline.reopened,
         "paused_business_s": deadline.paused_business_s,
-        "resolved_at": deadline.resolved_at,
+        **{name: getattr(deadline, name) for name in _CLOCK_FIELDS},
+        "revision": deadline.revision + 1,
         "updated_at": now,
     }
 
@@ -170,10 +200,10 @@ class Changes:
         if rows:
             await self._conn.execute(self._upsert, rows)
 
-    async def mark_processed(self, event_ids: Iterable[uuid.UUID]) -> None:
+    async def mark_processed(self, event_ids: Iterable[uuid.UUID], now: datetime) -> None:
         # A plain insert: were another consumer (a rebalance's zombie) applying the same
         # event at the same time, one of the two transactions fails and is retried.
-        rows = [{"event_id": event_id} for event_id in event_ids]
+        rows = [{"event_id": event_id, "processed_at": now} for event_id in event_ids]
         if rows:
             await self._conn.execute(insert(processed_events), rows)
 
@@ -192,6 +222,11 @@ class DeadlineStore:
         backend = make_url(url).get_backend_name()
         self.reader = make_engine(url, writer=False) if backend == "sqlite" else self.writer
         self._upsert = _upsert(backend)
+        self._settle = (
+            update(deadlines)
+            .where(deadlines.c.ticket_id == bindparam("b_ticket_id"), deadlines.c.revision == bindparam("b_revision"))
+            .values({c.name: bindparam(c.name) for c in deadlines.c if not c.primary_key})
+        )
 
     async def create_schema(self) -> None:
         async with self.writer.begin() as conn:
@@ -212,54 +247,39 @@ class DeadlineStore:
             yield Changes(conn, self._upsert)
 
     async def due(self, now: datetime, limit: int) -> list[Deadline]:
-        query = (
-            select(deadlines)
-            .where(deadlines.c.state == DeadlineState.PENDING.value, deadlines.c.next_at <= now)
-            .order_by(deadlines.c.next_at)
-            .limit(limit)
-        )
+        """The tickets with a warning or breach to send by ``now``, the most overdue first."""
+        query = select(deadlines).where(deadlines.c.next_at <= now).order_by(deadlines.c.next_at).limit(limit)
         async with self.reader.connect() as conn:
             return [_deadline(row) for row in await conn.execute(query)]
 
-    async def mark(self, pending: Sequence[Deadline], state: DeadlineState, now: datetime) -> int:
-        """Move ``pending`` deadlines to ``state``, unless the consumer changed them meanwhile; the count moved."""
-        marked = 0
-        async with self.writer.begin() as conn:
-            # In ticket order, the order the consumer locks in, so the two never deadlock.
-            for deadline in sorted(pending, key=lambda d: d.ticket_id):
-                result = await conn.execute(
-                    update(deadlines)
-                    .where(
-                        and_(
-                            deadlines.c.ticket_id == deadline.ticket_id,
-                            deadlines.c.level == deadline.level,
-                            deadlines.c.state == DeadlineState.PENDING.value,
-                        )
-                    )
-                    .values(state=state.value, updated_at=now)
-                )
-                marked += result.rowcount
-        return marked
+    async def settle(self, sent: Sequence[tuple[Deadline, Deadline]], now: datetime) -> int:
+        """Store each (before, after) the timer sent, unless the consumer changed the row meanwhile; the count stored.
 
-    async def record_warnings(self, warned: Sequence[tuple[Deadline, Deadline]], now: datetime) -> int:
-        """Count each (before, after) warning as sent, unless the consumer moved the deadline meanwhile."""
-        recorded = 0
+        A row the consumer changed keeps the consumer's version: if its breach is still due, the
+        next pass sends it again with the same ids, which the ticket service and notify apply once.
+        """
+        if not sent:
+            return 0
+        # In ticket order, the order the consumer locks in, so the two never deadlock; one
+        # statement for the batch (executemany): per-row statements were most of a pass's time.
+        rows = []
+        for before, after in sorted(sent, key=lambda pair: pair[0].ticket_id):
+            values = _values(replace(after, revision=before.revision), now)  # written as revision + 1
+            rows.append({**values, "b_ticket_id": before.ticket_id, "b_revision": before.revision})
         async with self.writer.begin() as conn:
-            for before, after in sorted(warned, key=lambda pair: pair[0].ticket_id):
-                result = await conn.execute(
-                    update(deadlines)
-                    .where(
-                        and_(
-                            deadlines.c.ticket_id == before.ticket_id,
-                            deadlines.c.level == before.level,
-                            deadlines.c.state == DeadlineState.PENDING.value,
-                            deadlines.c.warned == before.warned,
-                        )
-                    )
-                    .values(warned=after.warned, warn_at=after.warn_at, next_at=after.next_at, updated_at=now)
-                )
-                recorded += result.rowcount
-        return recorded
+            result = await conn.execute(self._settle, rows)
+        return max(0, result.rowcount)
+
+    async def prune_processed(self, before: datetime, chunk: int = 5_000) -> int:
+        """Forget the event ids applied before ``before``, a chunk per transaction; the count forgotten."""
+        forgotten = 0
+        while True:
+            oldest = select(processed_events.c.event_id).where(processed_events.c.processed_at < before).limit(chunk)
+            async with self.writer.begin() as conn:
+                result = await conn.execute(delete(processed_events).where(processed_events.c.event_id.in_(oldest)))
+            forgotten += result.rowcount
+            if result.rowcount < chunk:
+                return forgotten
 
     async def pending_count(self) -> int:
         query = select(func.count()).select_from(deadlines).where(deadlines.c.state == DeadlineState.PENDING.value)
