@@ -40,6 +40,7 @@ from runtime.logs import get_logger
 from services.intake.config import Settings
 from services.intake.domain import reported_event_id
 from services.intake.flood import FloodGuard, sender_of
+from services.intake.reporting import FLOODED
 
 HTTP_INCIDENTS = Counter(
     "helpdesk_intake_http_incidents_total",
@@ -124,6 +125,7 @@ def incidents_router(publisher: Publisher, settings: Settings, guard: FloodGuard
         message_id = reported.data.channel_message_id
         if not guard.admit(sender_of(channel, reported.data.contact)):
             HTTP_INCIDENTS.labels(channel, "flooded").inc()
+            FLOODED.labels(channel, "http").inc()
             flooded = Rejected(429, "Too many incidents", "this sender is over the flood limit; try later")
             flooded.headers["Retry-After"] = str(int(settings.flood_window_s) or 1)
             return flooded.response()

@@ -20,6 +20,7 @@ from runtime.topics_admin import ensure_topics
 from services.intake.adapters.calls import CallBook
 from services.intake.adapters.directory_file import load_directory
 from services.intake.adapters.directory_store import DirectoryStore
+from services.intake.adapters.flooded_incidents import FloodedIncidents
 from services.intake.adapters.ticket_threads import TicketThreads
 from services.intake.api import Rejected, incidents_router
 from services.intake.api_keys import ApiKeys
@@ -31,8 +32,9 @@ from services.intake.channels.social_api import social_router
 from services.intake.config import Settings
 from services.intake.customers_api import customers_router
 from services.intake.domain import Directory, DuplicateCustomer
-from services.intake.flood import FloodGuard
+from services.intake.flood import FloodGuard, TopicFloodGuard
 from services.intake.handlers import (
+    FloodControl,
     IdentifyIncidents,
     KeepDirectory,
     LearnTicketThreads,
@@ -40,6 +42,7 @@ from services.intake.handlers import (
 from services.intake.reporting import Reporter
 
 log = get_logger("intake")
+IDENTIFY_GROUP = "helpdesk-intake"  # the consumer group identifying reported incidents
 
 
 @dataclass(frozen=True)
@@ -130,9 +133,11 @@ def _consumers(service: Service, common: CommonSettings, settings: Settings, sto
     """Reported incidents to identify; ticket events to learn ticket numbers from; the directory topic."""
     service.subscribe(
         INCIDENTS_REPORTED,
-        IdentifyIncidents(storage.directory, settings.default_region, service.publisher),
+        IdentifyIncidents(
+            storage.directory, settings.default_region, service.publisher, _topic_floods(service, common, settings)
+        ),
         accepts=[IncidentReported],
-        group="helpdesk-intake",
+        group=IDENTIFY_GROUP,
     )
     service.subscribe(
         TICKET_EVENTS_TOPIC, LearnTicketThreads(storage.threads), accepts=TICKET_EVENTS, group="helpdesk-intake-tickets"
@@ -152,6 +157,17 @@ def _consumers(service: Service, common: CommonSettings, settings: Settings, sto
         accepts=DIRECTORY_MESSAGES,
         group="helpdesk-intake-directory",
     )
+
+
+def _topic_floods(service: Service, common: CommonSettings, settings: Settings) -> FloodControl | None:
+    """The flood guard of the topic path, with where it sets flooded incidents aside (None: no limit)."""
+    limit = settings.flood_topic_max_per_sender
+    limit = settings.flood_max_per_sender if limit is None else limit
+    if limit <= 0:
+        return None
+    guard = TopicFloodGuard(FloodGuard(settings.flood_window_s, limit))
+    aside = FloodedIncidents(service.publisher, service.name, common.kafka_topic_prefix + IDENTIFY_GROUP)
+    return FloodControl(guard, aside)
 
 
 def _api_keys(settings: Settings) -> ApiKeys:

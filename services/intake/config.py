@@ -76,6 +76,14 @@ class Settings(HttpSettings):
     flood_max_per_sender: int = Field(
         default=30, ge=0, description="Contacts one sender may make per window and channel (0: no limit)."
     )
+    flood_topic_max_per_sender: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "The same limit for incidents integrations publish straight onto the reported topic "
+            "(unset: INTAKE_FLOOD_MAX_PER_SENDER; 0: no limit); a flooded one goes to the dead-letter topic."
+        ),
+    )
 
     @field_validator("default_region")
     @classmethod

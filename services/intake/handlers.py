@@ -4,12 +4,16 @@ Every reported incident, whether it came through ``POST /v1/incidents`` or an
 integration published it straight onto the topic, passes through here. The
 handler is idempotent: a redelivered report republishes the identified
 incident with the same event id (derived from the report's), and the ticket
-service opens one ticket from it.
+service opens one ticket from it. Reports published straight onto the topic
+pass the flood guard here (``flood.py``); a flooded one is set aside on the
+dead-letter topic, not identified.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +30,7 @@ from runtime.consumer import Delivery, PoisonMessage
 from runtime.kafka import Outgoing, Publisher
 from runtime.logs import get_logger
 from services.intake.adapters.directory_store import DirectoryStore
+from services.intake.adapters.flooded_incidents import FloodedIncidents
 from services.intake.adapters.ticket_threads import (
     TicketThreads,
     channel_thread,
@@ -38,6 +43,8 @@ from services.intake.domain import (
     identified_incident,
     identify,
 )
+from services.intake.flood import TopicFloodGuard, sender_of, straight_onto_topic
+from services.intake.reporting import FLOODED
 
 INCIDENTS_RECEIVED = Counter(
     "helpdesk_intake_incidents_received_total",
@@ -53,27 +60,62 @@ CUSTOMERS_IDENTIFIED = Counter(
 log = get_logger("intake.handlers")
 
 
+@dataclass(frozen=True)
+class FloodControl:
+    """The topic path's flood guard, and where it sets the incidents it stops aside."""
+
+    guard: TopicFloodGuard
+    aside: FloodedIncidents
+
+
 class IdentifyIncidents:
     """Identify the customer of every reported incident of a batch; publish them all, then return."""
 
-    def __init__(self, directory: DirectoryStore, region: str, publisher: Publisher) -> None:
+    def __init__(
+        self, directory: DirectoryStore, region: str, publisher: Publisher, floods: FloodControl | None = None
+    ) -> None:
         self._directory = directory
         self._region = region
         self._publisher = publisher
+        self._floods = floods
 
     async def __call__(self, deliveries: Sequence[Delivery[IncidentReported]]) -> None:
         now = datetime.now(UTC)
+        admitted, flooded = self._guard(deliveries)
         # One query for the batch: every customer any of its contacts could be.
-        directory = await self._directory.directory_for(d.message.data.contact for d in deliveries)
+        directory = await self._directory.directory_for(d.message.data.contact for d in admitted)
         outgoing = []
-        for delivery in deliveries:
+        for delivery in admitted:
             reported = delivery.message
             profile = identify(directory, reported.data.contact, self._region)
             identified = identified_incident(reported, profile, now)
             outgoing.append(Outgoing(INCIDENTS_IDENTIFIED, identified, reported.data.partition_key))
-        await self._publisher.publish_all(outgoing)
+        if flooded and self._floods:
+            await asyncio.gather(self._publisher.publish_all(outgoing), self._floods.aside.set_aside(flooded))
+        else:
+            await self._publisher.publish_all(outgoing)
         for item in outgoing:
             self._record(item)
+        for delivery, why in flooded:
+            FLOODED.labels(delivery.message.data.channel.value, "topic").inc()
+            log.warning("incident set aside by the flood guard", reason=why, event_id=str(delivery.message.event_id))
+
+    def _guard(
+        self, deliveries: Sequence[Delivery[IncidentReported]]
+    ) -> tuple[list[Delivery[IncidentReported]], list[tuple[Delivery[IncidentReported], str]]]:
+        """The batch split into what goes on and what the flood guard stops, in order."""
+        if self._floods is None:
+            return list(deliveries), []
+        guard = self._floods.guard
+        admitted, flooded = [], []
+        for delivery in deliveries:
+            reported = delivery.message
+            sender = sender_of(reported.data.channel.value, reported.data.contact)
+            if not straight_onto_topic(reported) or guard.admit(reported.event_id, sender):
+                admitted.append(delivery)
+            else:
+                flooded.append((delivery, f"flooded: sender {sender} is over the flood limit ({guard.limit})"))
+        return admitted, flooded
 
     def _record(self, item: Outgoing) -> None:
         data = item.message.data

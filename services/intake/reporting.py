@@ -27,6 +27,13 @@ CONTACTS = Counter(
     "(accepted, malformed, too_large, bad_signature, flooded, unavailable).",
     ["channel", "outcome"],
 )
+FLOODED = Counter(
+    "helpdesk_intake_flooded_total",
+    "Contacts refused or set aside by the flood guard, by channel and path (http, smtp, websocket, topic).",
+    ["channel", "path"],
+)
+# The way in of a channel adapter's contacts (every other adapter is an HTTP webhook or endpoint).
+ADAPTER_PATHS = {"email": "smtp", "chat": "websocket"}
 log = get_logger("intake.reporting")
 
 
@@ -53,9 +60,12 @@ class Reporter:
         self._timeout_s = timeout_s
         self.guard = guard
 
-    async def report(self, data: IncidentReportedData, correlation_id: str | None = None) -> IncidentReported:
+    async def report(
+        self, data: IncidentReportedData, correlation_id: str | None = None, *, sender: str | None = None
+    ) -> IncidentReported:
+        """Publish ``data``; ``sender`` is who the flood guard counts it against when the contact cannot say."""
         channel = data.channel.value
-        self.admit(channel, data)
+        self.admit(channel, data, sender)
         reported = reported_message(data, correlation_id)
         try:
             publishing = self._publisher.publish(INCIDENTS_REPORTED, reported, data.partition_key)
@@ -74,10 +84,11 @@ class Reporter:
         )
         return reported
 
-    def admit(self, channel: str, data: IncidentReportedData) -> None:
+    def admit(self, channel: str, data: IncidentReportedData, sender: str | None = None) -> None:
         """Count the contact against its sender's limit; :class:`Flooded` when over it."""
-        sender = sender_of(channel, data.contact)
+        sender = f"{channel}:{sender}" if sender else sender_of(channel, data.contact)
         if not self.guard.admit(sender):
             CONTACTS.labels(channel, "flooded").inc()
+            FLOODED.labels(channel, ADAPTER_PATHS.get(channel, "http")).inc()
             log.warning("contact refused by the flood guard", channel=channel, sender=sender)
             raise Flooded(sender)

@@ -49,6 +49,15 @@ class Social:
         [record] = await wait_for(ours, timeout=30)
         return IncidentIdentified.model_validate_json(record.value)
 
+    async def all_identified_for(self, channel_message_id: str, at_least: int) -> list[IncidentIdentified]:
+        async def enough() -> list[IncidentIdentified] | None:
+            records = await read_all(self.bootstrap, self.identified, timeout=5)
+            found = [IncidentIdentified.model_validate_json(r.value) for r in records]
+            ours = [m for m in found if m.data.channel_message_id == channel_message_id]
+            return ours if len(ours) >= at_least else None
+
+        return await wait_for(enough, timeout=30)
+
 
 @pytest.fixture(scope="module")
 async def social(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Social]:
@@ -122,3 +131,53 @@ async def test_the_incidents_endpoint_needs_the_api_key_when_keys_are_set(social
     body = {"contact": {"email": "tbl@example.com"}, "subject": "x"}
     assert (await social.client.post("/v1/incidents", json=body)).status_code == 401
     assert (await social.client.post("/v1/incidents", json=body, headers={"X-API-Key": KEY})).status_code == 202
+
+
+def changes(obj: str, field: str, value: dict[str, object], account: str = "17841400000000001") -> bytes:
+    """A Meta delivery of one change (a mention, a Page post or comment)."""
+    change = {"field": field, "value": value}
+    return json.dumps({"object": obj, "entry": [{"id": account, "time": 1773480000, "changes": [change]}]}).encode()
+
+
+async def test_a_signed_instagram_mention_with_only_ids_opens_one_incident_however_often_meta_sends_it(
+    social: Social,
+) -> None:
+    comment_id = str(uuid.uuid4().int)[:17]
+    body = changes("instagram", "mentions", {"media_id": "17918195224117851", "comment_id": comment_id})
+    for _ in range(2):  # Meta retries a delivery it did not see answered
+        response = await social.post_meta(body)
+        assert (response.status_code, response.text) == (200, "EVENT_RECEIVED")
+    records = await social.all_identified_for(f"instagram:comment:{comment_id}", at_least=2)
+    assert len({r.event_id for r in records}) == 1  # the same incident: one ticket downstream
+    incident = records[0].data
+    assert not incident.customer.identified
+    assert "17918195224117851" in incident.description and comment_id in incident.description
+
+
+async def test_a_signed_page_comment_comes_out_identified_by_its_authors_id(social: Social) -> None:
+    author = str(uuid.uuid4().int)[:15]
+    customer = {"name": "Commenting Customer", "social_handles": [f"facebook:{author}"], "location": "Leeds"}
+    put = await social.client.put(f"/v1/customers/fbc-{author}", json=customer, headers={"X-API-Key": KEY})
+    assert put.status_code == 201, put.text
+    comment_id = f"200_{uuid.uuid4().int % 10**12}"
+    value = {"item": "comment", "verb": "add", "post_id": "100_200", "comment_id": comment_id,
+             "message": "Checkout keeps failing", "from": {"id": author, "name": "Commenting Customer"}}  # fmt: skip
+    response = await social.post_meta(changes("page", "feed", value, account="100"))
+    assert response.status_code == 200
+    identified = await social.identified_for(f"facebook:comment:{comment_id}")
+    assert (identified.data.customer.customer_id, identified.data.customer.location) == (f"fbc-{author}", "Leeds")
+    assert identified.data.subject == "Checkout keeps failing"
+
+
+async def test_a_mention_with_a_bad_signature_is_refused_and_not_reported(social: Social) -> None:
+    comment_id = str(uuid.uuid4().int)[:17]
+    forged = changes("instagram", "mentions", {"media_id": "1", "comment_id": comment_id, "text": "forged"})
+    genuine = changes("instagram", "mentions", {"media_id": "1", "comment_id": comment_id, "text": "genuine"})
+    response = await social.post_meta(
+        forged, "sha256=" + hmac.new(b"not-the-secret", forged, hashlib.sha256).hexdigest()
+    )
+    assert response.status_code == 403 and "X-Hub-Signature-256" in response.json()["detail"]
+    assert (await social.post_meta(genuine)).status_code == 200
+    # Both would share a key, so a forged report would sit before the genuine one on the same partition.
+    records = await social.all_identified_for(f"instagram:comment:{comment_id}", at_least=1)
+    assert [r.data.subject for r in records] == ["genuine"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from contracts.incidents import DirectoryCustomerUpdated
 from services.intake.channels.chat import Start, parse_frame
 from services.intake.channels.cti import parse_call_event
-from services.intake.channels.meta import incident_from_generic
+from services.intake.channels.meta import incident_from_generic, incidents_from_meta
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "intake"
 NOW = datetime(2026, 3, 14, 9, 26, tzinfo=UTC)
@@ -28,6 +28,18 @@ def test_the_documented_directory_message_is_a_valid_directory_customer_updated(
 def test_the_documented_generic_social_message_is_accepted() -> None:
     [block] = [b for b in json_blocks("social.md") if '"platform"' in b]
     assert incident_from_generic(block.encode(), NOW).channel_message_id == "mastodon:109912345678"
+
+
+def test_the_documented_mention_and_page_comment_deliveries_are_accepted() -> None:
+    [mention] = [b for b in json_blocks("social.md") if '"mentions"' in b]
+    [comment] = [b for b in json_blocks("social.md") if '"feed"' in b]
+    [from_mention] = incidents_from_meta(mention.encode(), NOW)
+    [from_comment] = incidents_from_meta(comment.encode(), NOW)
+    assert from_mention.channel_message_id == "instagram:comment:17894227972186120"
+    assert (from_comment.channel_message_id, from_comment.contact.social_handle) == (
+        "facebook:comment:200_300",
+        "facebook:4242",
+    )
 
 
 def test_the_documented_call_events_are_accepted() -> None:

@@ -4,7 +4,9 @@ Meta posts ``{"object": "page"|"instagram", "entry": [{"messaging": [...]}]}``
 and signs the raw body in ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256
 keyed with the app secret>``. Each message event (not our page's own echoes)
 is one contact; the sender is ``facebook:<PSID>`` or ``instagram:<IGSID>``,
-the social handle the directory knows the customer by.
+the social handle the directory knows the customer by. The same deliveries
+carry mentions and Page posts as ``entry[].changes``, read in
+``meta_changes.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from contracts.incidents import (
     ContactDetails,
     IncidentReportedData,
 )
+from services.intake.channels.meta_changes import MalformedChange, PublicContact, contacts_from_changes
 from services.intake.replies import number_in
 
 PLATFORMS = {"page": "facebook", "instagram": "instagram"}
@@ -38,25 +41,36 @@ def signed_by_meta(app_secret: str, body: bytes, header: str) -> bool:
 
 
 def incidents_from_meta(body: bytes, received_at: datetime) -> list[IncidentReportedData]:
-    """Every customer message in a Meta webhook delivery (none for deliveries of other events)."""
+    """Every customer message, mention and Page post in a Meta webhook delivery (none for other events)."""
+    return [contact.data for contact in contacts_from_meta(body, received_at)]
+
+
+def contacts_from_meta(body: bytes, received_at: datetime) -> list[PublicContact]:
+    """As :func:`incidents_from_meta`, with who the flood guard counts each against."""
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise MalformedSocial(f"the body is not JSON: {type(exc).__name__}") from None
     kind = document.get("object") if isinstance(document, dict) else None
     if not isinstance(kind, str) or kind not in PLATFORMS:
-        raise MalformedSocial("expected a Messenger or Instagram webhook: object 'page' or 'instagram'")
+        raise MalformedSocial("expected a Facebook Page or Instagram webhook: object 'page' or 'instagram'")
     platform = PLATFORMS[kind]
     entries = document.get("entry")
     if not isinstance(entries, list):
         raise MalformedSocial("'entry' must be a list")
-    incidents = []
+    contacts: list[PublicContact] = []
     for entry in entries:
-        events = entry.get("messaging") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict):
+            continue
+        events = entry.get("messaging")
         for event in events if isinstance(events, list) else []:
             if (data := _message(platform, event, received_at)) is not None:
-                incidents.append(data)
-    return incidents
+                contacts.append(PublicContact(data, None))
+        try:
+            contacts.extend(contacts_from_changes(platform, entry, received_at))
+        except MalformedChange as exc:
+            raise MalformedSocial(str(exc)) from None
+    return contacts
 
 
 def _message(platform: str, event: Any, received_at: datetime) -> IncidentReportedData | None:

@@ -1,10 +1,11 @@
 """The social-media channel: Meta's webhook (Messenger, Instagram) and a generic JSON endpoint.
 
 ``GET /v1/channels/social/meta`` answers Meta's subscription check;
-``POST /v1/channels/social/meta`` takes message events, signed with the app
-secret. ``POST /v1/channels/social`` takes one message in the documented
-generic format from any bridge, with an integration's API key. Each answer
-comes once every incident of the request is on the reported topic.
+``POST /v1/channels/social/meta`` takes message events, Instagram mentions
+and Facebook Page posts and comments, signed with the app secret.
+``POST /v1/channels/social`` takes one message in the documented generic
+format from any bridge, with an integration's API key. Each answer comes
+once every incident of the request is on the reported topic.
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from contracts.incidents import IncidentReportedData
 from services.intake.api import Rejected, read_limited
 from services.intake.api_keys import ApiKeys
 from services.intake.channels.meta import (
     MalformedSocial,
+    contacts_from_meta,
     incident_from_generic,
-    incidents_from_meta,
     signed_by_meta,
 )
+from services.intake.channels.meta_changes import PublicContact
 from services.intake.config import Settings
 from services.intake.reporting import CONTACTS, Flooded, NotAcknowledged, Reporter
 
@@ -46,7 +47,7 @@ def social_router(reporter: Reporter, settings: Settings, keys: ApiKeys) -> APIR
             ).response()
         return PlainTextResponse(params.get("hub.challenge", ""))
 
-    @router.post("/v1/channels/social/meta", summary="Meta (Messenger, Instagram) message webhook")
+    @router.post("/v1/channels/social/meta", summary="Meta webhook: messages, Instagram mentions, Page posts")
     async def meta_messages(request: Request) -> Response:
         try:
             secret = settings.meta_app_secret.get_secret_value() if settings.meta_app_secret else ""
@@ -58,13 +59,13 @@ def social_router(reporter: Reporter, settings: Settings, keys: ApiKeys) -> APIR
             if not signed_by_meta(secret, body, request.headers.get("x-hub-signature-256", "")):
                 CONTACTS.labels("social", "bad_signature").inc()
                 raise Rejected(403, "Bad signature", "X-Hub-Signature-256 does not match the body (app secret)")
-            incidents = incidents_from_meta(body, datetime.now(UTC))
+            contacts = contacts_from_meta(body, datetime.now(UTC))
         except MalformedSocial as exc:
             CONTACTS.labels("social", "malformed").inc()
             return Rejected(400, "Not a Meta webhook", str(exc)).response()
         except Rejected as rejected:
             return rejected.response()
-        return await _report_all(reporter, incidents, PlainTextResponse("EVENT_RECEIVED"))
+        return await _report_all(reporter, contacts, PlainTextResponse("EVENT_RECEIVED"))
 
     @router.post(
         "/v1/channels/social", summary="A social-media message in the generic format", dependencies=[Depends(keys)]
@@ -78,15 +79,15 @@ def social_router(reporter: Reporter, settings: Settings, keys: ApiKeys) -> APIR
         except Rejected as rejected:
             return rejected.response()
         accepted = {"status": "accepted", "channel_message_id": data.channel_message_id}
-        return await _report_all(reporter, [data], JSONResponse(accepted, status_code=202))
+        return await _report_all(reporter, [PublicContact(data, None)], JSONResponse(accepted, status_code=202))
 
     return router
 
 
-async def _report_all(reporter: Reporter, incidents: list[IncidentReportedData], ok: Response) -> Response:
-    for data in incidents:
+async def _report_all(reporter: Reporter, contacts: list[PublicContact], ok: Response) -> Response:
+    for contact in contacts:
         try:
-            await reporter.report(data)
+            await reporter.report(contact.data, sender=contact.flood_sender)
         except Flooded:
             continue  # counted and logged; Meta must not retry the whole delivery for it
         except NotAcknowledged:
