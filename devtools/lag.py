@@ -35,8 +35,12 @@ async def group_lag(bootstrap: str, group: str, topic: str) -> int:
     await admin.start()
     await consumer.start()
     try:
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or set())]
+        # The admin's metadata, not consumer.partitions_for_topic: a consumer that subscribed
+        # to nothing knows no partitions, which made every lag 0.
+        (described,) = await admin.describe_topics([topic])
+        partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+        if not partitions:
+            raise LookupError(f"topic {topic} has no partitions (does it exist?)")
         ends = await consumer.end_offsets(partitions)
         committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
         return sum(
