@@ -59,7 +59,7 @@ def build(common: CommonSettings, settings: Settings) -> Service:
     keys = _api_keys(settings)
     service = Service("intake", common, settings, description=(services.intake.__doc__ or "").strip())
     storage = _storage(service, settings, seed)
-    _channels(service, settings, storage, keys)
+    _channels(service, common, settings, storage, keys)
     _consumers(service, common, settings, storage)
     return service
 
@@ -103,10 +103,10 @@ async def _seed_directory(directory: DirectoryStore, seed: Directory, settings: 
     log.info("customer directory ready", file=str(settings.directory_file), seeded=len(seed), customers=customers)
 
 
-def _channels(service: Service, settings: Settings, storage: _Storage, keys: ApiKeys) -> None:
+def _channels(service: Service, common: CommonSettings, settings: Settings, storage: _Storage, keys: ApiKeys) -> None:
     """Every way in: the HTTP API, the webhooks, the chat socket, the SMTP receiver."""
     guard = FloodGuard(settings.flood_window_s, settings.flood_max_per_sender)
-    reporter = Reporter(service.publisher, settings.publish_timeout_s, guard)
+    reporter = Reporter(service.publisher, settings.publish_timeout_s, guard, _flooded_incidents(service, common))
     wait_s = settings.wait_for_ticket_s
     authenticated = [Depends(keys)]
     app = service.app
@@ -160,14 +160,20 @@ def _consumers(service: Service, common: CommonSettings, settings: Settings, sto
 
 
 def _topic_floods(service: Service, common: CommonSettings, settings: Settings) -> FloodControl | None:
-    """The flood guard of the topic path, with where it sets flooded incidents aside (None: no limit)."""
+    """The flood guard of the topic path, with where it sets flooded incidents aside (None: off, the default).
+
+    Off unless configured: integrations publishing onto the topic are authenticated producers, and the
+    loops the guard is for (an auto-responder, a spam burst) come in through SMTP and HTTP, guarded there.
+    """
     limit = settings.flood_topic_max_per_sender
-    limit = settings.flood_max_per_sender if limit is None else limit
     if limit <= 0:
         return None
     guard = TopicFloodGuard(FloodGuard(settings.flood_window_s, limit))
-    aside = FloodedIncidents(service.publisher, service.name, common.kafka_topic_prefix + IDENTIFY_GROUP)
-    return FloodControl(guard, aside)
+    return FloodControl(guard, _flooded_incidents(service, common))
+
+
+def _flooded_incidents(service: Service, common: CommonSettings) -> FloodedIncidents:
+    return FloodedIncidents(service.publisher, service.name, common.kafka_topic_prefix + IDENTIFY_GROUP)
 
 
 def _api_keys(settings: Settings) -> ApiKeys:

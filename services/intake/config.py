@@ -76,12 +76,12 @@ class Settings(HttpSettings):
     flood_max_per_sender: int = Field(
         default=30, ge=0, description="Contacts one sender may make per window and channel (0: no limit)."
     )
-    flood_topic_max_per_sender: int | None = Field(
-        default=None,
+    flood_topic_max_per_sender: int = Field(
+        default=0,
         ge=0,
         description=(
-            "The same limit for incidents integrations publish straight onto the reported topic "
-            "(unset: INTAKE_FLOOD_MAX_PER_SENDER; 0: no limit); a flooded one goes to the dead-letter topic."
+            "A limit per sender for incidents integrations publish straight onto the reported topic "
+            "(0, the default: none; they are authenticated producers); a flooded one goes to the dead-letter topic."
         ),
     )
 

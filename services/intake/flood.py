@@ -6,43 +6,73 @@ channel adapter asks before it publishes; a sender over the limit is refused
 (SMTP 550, HTTP 429, an error frame) and counted. Counts are per intake
 process: with N replicas a sender may get up to N times the limit through.
 
+Meta's webhook cannot be refused (Meta does not resend a delivery answered
+200, and an error makes it resend all of it): a flooded Meta contact is set
+aside whole on the dead-letter topic instead (``reporting.py``).
+
+A contact with no sender identity (a withheld number, an Instagram mention
+Meta sends with ids only, an anonymous chat) is not counted: there is no
+sender to hold back, and one bucket for all of them would let one burst
+refuse every other anonymous customer. A flood that varies its identity
+passes a per-sender guard anyway; the guard is against loops and stuck
+senders, which have one.
+
 Incidents an integration publishes straight onto the reported topic are
-guarded too (:class:`TopicFloodGuard`), but cannot be refused: they are
-already acknowledged. The consumer sets a flooded one aside on the
-dead-letter topic instead, whole, from where an operator can replay it.
+guarded only when ``INTAKE_FLOOD_TOPIC_MAX_PER_SENDER`` is set
+(:class:`TopicFloodGuard`); they are already acknowledged, so the consumer
+sets a flooded one aside on the dead-letter topic, whole, for replay.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections import OrderedDict, deque
+from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Callable
 
 from contracts.incidents import ContactDetails, IncidentReported
 from services.intake.domain import normalise_email, normalise_handle, reported_event_id
 
 
-def sender_of(channel: str, contact: ContactDetails) -> str:
-    """Who is sending, as the guard counts them: the most specific key the contact has."""
+def sender_of(channel: str, contact: ContactDetails) -> str | None:
+    """Who is sending, as the guard counts them: the most specific key the contact has (None: nobody known)."""
     key = (
         (contact.user_id or "").strip()
         or normalise_email(contact.email)
         or "".join(c for c in (contact.phone or "") if c.isdigit())
         or normalise_handle(contact.social_handle)
-        or "anonymous"
     )
-    return f"{channel}:{key}"
+    return f"{channel}:{key}" if key else None
 
 
 class FloodGuard:
-    """At most ``max_contacts`` per sender in any ``window_s`` seconds (0 turns the guard off)."""
+    """At most ``max_contacts`` per sender in any ``window_s`` seconds (0 turns the guard off).
 
-    def __init__(self, window_s: float, max_contacts: int, clock: Callable[[], float] = time.monotonic) -> None:
+    Memory is bounded and each admit costs O(1) amortised, however many senders
+    a window has: senders are kept in the order they were last admitted, so
+    the ones quiet for a whole window are at the front and are forgotten from
+    there, each once. Past ``max_senders`` the least recently admitted sender
+    is forgotten early: it may get more through, nobody is refused for lack of
+    room.
+    """
+
+    MAX_SENDERS = 100_000
+
+    def __init__(
+        self,
+        window_s: float,
+        max_contacts: int,
+        clock: Callable[[], float] = time.monotonic,
+        max_senders: int = MAX_SENDERS,
+    ) -> None:
         self._window_s = window_s
         self._max = max_contacts
         self._clock = clock
-        self._seen: dict[str, deque[float]] = {}
+        self._max_senders = max_senders
+        # sender -> times of its admitted contacts in the window, oldest first; least recently admitted first
+        self._seen: OrderedDict[str, list[float]] = OrderedDict()
+        self.forgotten = 0  # senders dropped from memory (quiet, or to make room): each once
 
     @property
     def window_s(self) -> float:
@@ -52,23 +82,49 @@ class FloodGuard:
     def max_contacts(self) -> int:
         return self._max
 
-    def admit(self, sender: str) -> bool:
-        """Count one contact of ``sender``; False (and not counted) when the sender is over the limit."""
-        if self._max <= 0:
+    @property
+    def limit(self) -> str:
+        """The limit, as a refusal or a dead letter's reason states it."""
+        return f"{self._max} per {self._window_s:g} s"
+
+    @property
+    def senders(self) -> int:
+        """Senders remembered now."""
+        return len(self._seen)
+
+    def admit(self, sender: str | None) -> bool:
+        """Count one contact of ``sender``; False (and not counted) when the sender is over the limit.
+
+        ``None`` (no sender identity) is admitted and not counted.
+        """
+        if self._max <= 0 or sender is None:
             return True
         now = self._clock()
-        times = self._seen.setdefault(sender, deque())
-        while times and times[0] <= now - self._window_s:
-            times.popleft()
+        self._forget_quiet_senders(now)
+        times = self._seen.get(sender)
+        if times is None:
+            self._seen[sender] = [now]
+            self._make_room()
+            return True
+        del times[: bisect_right(times, now - self._window_s)]
         if len(times) >= self._max:
             return False
         times.append(now)
-        if len(self._seen) > 100_000:
-            self._forget_quiet_senders(now)
+        self._seen.move_to_end(sender)
         return True
 
     def _forget_quiet_senders(self, now: float) -> None:
-        self._seen = {s: t for s, t in self._seen.items() if t and t[-1] > now - self._window_s}
+        while self._seen:
+            sender, times = next(iter(self._seen.items()))
+            if times[-1] > now - self._window_s:
+                return  # the front is the least recently admitted: everyone after it is active too
+            del self._seen[sender]
+            self.forgotten += 1
+
+    def _make_room(self) -> None:
+        while len(self._seen) > self._max_senders:
+            self._seen.popitem(last=False)
+            self.forgotten += 1
 
 
 def straight_onto_topic(reported: IncidentReported) -> bool:
@@ -103,11 +159,11 @@ class TopicFloodGuard:
     @property
     def limit(self) -> str:
         """The limit, as a dead letter's reason states it."""
-        return f"{self._guard.max_contacts} incidents per {self._guard.window_s:g} s"
+        return self._guard.limit
 
-    def admit(self, event_id: uuid.UUID, sender: str) -> bool:
-        if event_id in self._admitted:
-            return True
+    def admit(self, event_id: uuid.UUID, sender: str | None) -> bool:
+        if sender is None or event_id in self._admitted:
+            return True  # nobody to count it against, or counted already
         if not self._guard.admit(sender):
             return False
         now = self._clock()

@@ -4,9 +4,10 @@ Every reported incident, whether it came through ``POST /v1/incidents`` or an
 integration published it straight onto the topic, passes through here. The
 handler is idempotent: a redelivered report republishes the identified
 incident with the same event id (derived from the report's), and the ticket
-service opens one ticket from it. Reports published straight onto the topic
-pass the flood guard here (``flood.py``); a flooded one is set aside on the
-dead-letter topic, not identified.
+service opens one ticket from it. When INTAKE_FLOOD_TOPIC_MAX_PER_SENDER is
+set, reports published straight onto the topic pass the flood guard here
+(``flood.py``); a flooded one is set aside on the dead-letter topic, not
+identified.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -35,13 +36,13 @@ class Intake:
         await produce(self.bootstrap, topic, message.model_dump_json().encode(), message.data.partition_key.encode())
 
     async def identified_subjects(self, sender: str, at_least: int) -> list[str]:
+        return await self.identified_where(lambda data: data["contact"].get("user_id") == sender, at_least)
+
+    async def identified_where(self, ours: Callable[[dict[str, Any]], bool], at_least: int = 1) -> list[str]:
         async def enough() -> list[str] | None:
             records = await read_all(self.bootstrap, self.prefix + INCIDENTS_IDENTIFIED.name, timeout=5)
-            subjects = [
-                value["data"]["subject"]
-                for value in map(json.loads, (r.value for r in records))
-                if value["data"]["contact"].get("user_id") == sender
-            ]
+            values = map(json.loads, (r.value for r in records))
+            subjects = [value["data"]["subject"] for value in values if ours(value["data"])]
             return subjects if len(subjects) >= at_least else None
 
         return await wait_for(enough, timeout=30)
@@ -57,26 +58,38 @@ class Intake:
         return await wait_for(enough, timeout=30)
 
 
-@pytest.fixture(scope="module")
-async def intake(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Intake]:
+async def running_intake(
+    bootstrap: str, tmp_path_factory: pytest.TempPathFactory, **flood: float
+) -> AsyncIterator[Intake]:
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, prefix, partitions=3)
-    common = CommonSettings(
-        kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=prefix, kafka_retry_backoff_ms=10
-    )
+    await ensure_topics(bootstrap, prefix, partitions=3)
+    common = CommonSettings(kafka_bootstrap_servers=bootstrap, kafka_topic_prefix=prefix, kafka_retry_backoff_ms=10)
     settings = Settings(
         directory_file=ROOT / "services/intake/directory.example.yaml",
         database_url=f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('intake') / 'intake.db'}",
         smtp_enabled=False,
         flood_window_s=3600,
-        flood_max_per_sender=10,
-        flood_topic_max_per_sender=TOPIC_LIMIT,
+        **flood,
     )
     service = build(common, settings)
     async with service._lifespan(service.app):
         transport = httpx.ASGITransport(app=service.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-            yield Intake(kafka_bootstrap, prefix, client)
+            yield Intake(bootstrap, prefix, client)
+
+
+@pytest.fixture(scope="module")
+async def intake(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Intake]:
+    limits = {"flood_max_per_sender": 10, "flood_topic_max_per_sender": TOPIC_LIMIT}
+    async for running in running_intake(kafka_bootstrap, tmp_path_factory, **limits):
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def unconfigured_intake(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Intake]:
+    """INTAKE_FLOOD_TOPIC_MAX_PER_SENDER not set; the channels' own limit is low."""
+    async for running in running_intake(kafka_bootstrap, tmp_path_factory, flood_max_per_sender=1):
+        yield running
 
 
 def flooded_count() -> float:
@@ -120,3 +133,27 @@ async def test_incidents_intake_published_itself_are_not_counted_again_on_the_to
         assert (await intake.client.post("/v1/incidents", json=body)).status_code == 202
     subjects = await intake.identified_subjects(sender, at_least=TOPIC_LIMIT + 2)
     assert len(set(subjects)) == TOPIC_LIMIT + 2
+
+
+async def test_incidents_without_a_sender_identity_are_not_counted_against_each_other_on_the_topic(
+    intake: Intake,
+) -> None:
+    before = flooded_count()
+    batch = uuid.uuid4().hex[:6]
+    # A CTI system reporting calls from withheld numbers: no user id, e-mail, phone or handle.
+    for n in range(TOPIC_LIMIT + 3):
+        await intake.push(incident(f"Withheld caller {batch}-{n}"))
+    ours = f"Withheld caller {batch}-"
+    subjects = await intake.identified_where(lambda data: data["subject"].startswith(ours), TOPIC_LIMIT + 3)
+    assert len(set(subjects)) == TOPIC_LIMIT + 3
+    assert flooded_count() == before
+
+
+async def test_the_topic_path_has_no_flood_guard_unless_configured(unconfigured_intake: Intake) -> None:
+    sender = f"cti-{uuid.uuid4().hex[:6]}"
+    for n in range(4):  # over INTAKE_FLOOD_MAX_PER_SENDER (1), which holds only on intake's own channels
+        await unconfigured_intake.push(incident(f"Call {n}", user_id=sender))
+    subjects = await unconfigured_intake.identified_subjects(sender, at_least=4)
+    assert sorted(subjects) == ["Call 0", "Call 1", "Call 2", "Call 3"]
+    records = await read_all(unconfigured_intake.bootstrap, unconfigured_intake.prefix + DEAD_LETTERS.name, timeout=1)
+    assert records == []

@@ -42,7 +42,53 @@ def test_one_sender_is_one_sender_however_the_address_is_written() -> None:
     assert sender_of("sms", ContactDetails(phone="+44 7700 900123")) == sender_of(
         "sms", ContactDetails(phone="+447700900123")
     )
-    assert sender_of("web", ContactDetails()) == "web:anonymous"
+
+
+def test_contacts_without_a_sender_identity_share_no_bucket_and_are_not_counted() -> None:
+    assert sender_of("phone", ContactDetails()) is None  # a withheld number
+    assert sender_of("social", ContactDetails(name="@someone")) is None  # a mention Meta sent with ids only
+    guard = FloodGuard(window_s=60, max_contacts=3)
+    assert all(guard.admit(sender_of("phone", ContactDetails())) for _ in range(100))
+    assert guard.admit("phone:447700900123") and guard.senders == 1
+
+
+def test_anonymous_incidents_on_the_topic_are_not_counted_against_each_other() -> None:
+    topic = TopicFloodGuard(FloodGuard(window_s=60, max_contacts=2))
+    assert all(topic.admit(uuid.uuid4(), sender_of("telephone", ContactDetails())) for _ in range(50))
+    assert topic.admit(uuid.uuid4(), "telephone:u-1")  # and a known caller still has the whole limit
+
+
+def test_two_hundred_thousand_senders_in_one_window_stay_within_the_memory_cap_each_forgotten_once() -> None:
+    clock = Clock()
+    guard = FloodGuard(window_s=60, max_contacts=3, clock=clock, max_senders=50_000)
+    admitted = 0
+    for n in range(200_000):  # a bulk import: every sender new, none quiet yet
+        admitted += guard.admit(f"integration:u-{n}")
+        clock.now += 0.0001
+    assert admitted == 200_000  # room is made by forgetting, never by refusing
+    assert guard.senders == 50_000
+    assert guard.forgotten == 150_000  # each sender dropped once: no rescans of the whole table
+
+
+def test_senders_quiet_for_a_window_are_forgotten_as_time_goes_on() -> None:
+    clock = Clock()
+    guard = FloodGuard(window_s=60, max_contacts=3, clock=clock)
+    for n in range(200_000):  # 1000 new senders a second for 200 s
+        assert guard.admit(f"sms:{n}")
+        clock.now += 0.001
+    assert guard.senders <= 60_001  # only the last window's senders are remembered
+    assert guard.forgotten == 200_000 - guard.senders
+
+
+def test_forgetting_to_make_room_drops_the_least_recently_admitted_sender() -> None:
+    clock = Clock()
+    guard = FloodGuard(window_s=60, max_contacts=1, clock=clock, max_senders=2)
+    assert guard.admit("email:a@example.com")
+    assert guard.admit("email:b@example.com")
+    assert not guard.admit("email:a@example.com")  # still counted: refused
+    assert guard.admit("email:c@example.com")  # room for c: a, admitted longest ago, is forgotten
+    assert guard.admit("email:a@example.com")
+    assert not guard.admit("email:c@example.com")
 
 
 def test_on_the_topic_a_redelivered_message_is_admitted_again_without_counting_twice() -> None:

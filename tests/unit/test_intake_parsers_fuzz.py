@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.intake.api import Rejected, _parse
-from services.intake.channels.meta import MalformedSocial, contacts_from_meta
+from services.intake.channels.meta import MalformedSocial, incidents_from_meta
 from services.intake.customers_api import _customer
 from services.intake.directory_import import rows, validate
 
@@ -70,11 +70,11 @@ _JSON = st.recursive(
 @given(st.one_of(st.binary(max_size=2000), _JSON.map(lambda v: json.dumps(v).encode())))
 def test_arbitrary_meta_mentions_and_feed_changes_are_read_or_refused_never_crash(body: bytes) -> None:
     try:
-        contacts = contacts_from_meta(body, datetime(2026, 3, 14, tzinfo=UTC))
+        contacts = incidents_from_meta(body, datetime(2026, 3, 14, tzinfo=UTC))
     except MalformedSocial:
         return
-    for contact in contacts:
-        assert contact.data.channel_message_id and contact.data.subject
+    for data in contacts:
+        assert data.channel_message_id and data.subject
 
 
 @settings(max_examples=200, deadline=None)
@@ -86,6 +86,6 @@ def test_arbitrary_change_values_in_a_well_formed_delivery_never_crash(obj: str,
     field = "mentions" if obj == "instagram" else "feed"
     body = json.dumps({"object": obj, "entry": [{"id": "1", "changes": [{"field": field, "value": value}]}]}).encode()
     try:
-        contacts_from_meta(body, datetime(2026, 3, 14, tzinfo=UTC))
+        incidents_from_meta(body, datetime(2026, 3, 14, tzinfo=UTC))
     except MalformedSocial:
         pass

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.intake.channels.meta import MalformedSocial, contacts_from_meta, incidents_from_meta
+from contracts.incidents import Channel
+from services.intake.channels.meta import MalformedSocial, incidents_from_meta
+from services.intake.flood import sender_of
 
 NOW = datetime(2026, 3, 14, 9, 26, tzinfo=UTC)
 
@@ -36,21 +38,20 @@ def test_an_instagram_comment_mention_with_only_ids_records_them_for_the_agent()
     assert "mentioned_comment.comment_id(17894227972186120)" in data.description
 
 
-def test_a_caption_mention_is_one_incident_per_media_and_guarded_per_media() -> None:
-    [contact] = contacts_from_meta(changes("instagram", mention(media_id="1790001")), NOW)
-    assert contact.data.channel_message_id == "instagram:media:1790001"
-    assert "mentioned_media.media_id(1790001)" in contact.data.description
-    assert contact.flood_sender == "instagram-media:1790001"
+def test_a_caption_mention_is_one_incident_per_media_and_has_no_sender_for_the_flood_guard() -> None:
+    [data] = incidents_from_meta(changes("instagram", mention(media_id="1790001")), NOW)
+    assert data.channel_message_id == "instagram:media:1790001"
+    assert "mentioned_media.media_id(1790001)" in data.description
+    assert sender_of(Channel.SOCIAL.value, data.contact) is None  # not one bucket per post: not counted
 
 
 def test_a_mention_that_carries_its_sender_and_text_uses_them() -> None:
     body = changes("instagram", mention(media_id="1", comment_id="2", text="@acme checkout fails, see HD-41",
                                         **{"from": {"id": "9001", "username": "ada_l"}}))  # fmt: skip
-    [contact] = contacts_from_meta(body, NOW)
-    data = contact.data
+    [data] = incidents_from_meta(body, NOW)
     assert (data.contact.social_handle, data.contact.name) == ("instagram:9001", "@ada_l")
     assert (data.subject, data.reply_to_number) == ("@acme checkout fails, see HD-41", "HD-41")
-    assert contact.flood_sender is None  # counted by the sender's handle, like any contact
+    assert sender_of(Channel.SOCIAL.value, data.contact) == "social:instagram:9001"  # counted like any contact
 
 
 def test_a_comment_on_the_page_is_an_incident_from_its_author() -> None:

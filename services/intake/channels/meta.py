@@ -25,7 +25,7 @@ from contracts.incidents import (
     ContactDetails,
     IncidentReportedData,
 )
-from services.intake.channels.meta_changes import MalformedChange, PublicContact, contacts_from_changes
+from services.intake.channels.meta_changes import MalformedChange, contacts_from_changes
 from services.intake.replies import number_in
 
 PLATFORMS = {"page": "facebook", "instagram": "instagram"}
@@ -42,11 +42,6 @@ def signed_by_meta(app_secret: str, body: bytes, header: str) -> bool:
 
 def incidents_from_meta(body: bytes, received_at: datetime) -> list[IncidentReportedData]:
     """Every customer message, mention and Page post in a Meta webhook delivery (none for other events)."""
-    return [contact.data for contact in contacts_from_meta(body, received_at)]
-
-
-def contacts_from_meta(body: bytes, received_at: datetime) -> list[PublicContact]:
-    """As :func:`incidents_from_meta`, with who the flood guard counts each against."""
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -58,14 +53,14 @@ def contacts_from_meta(body: bytes, received_at: datetime) -> list[PublicContact
     entries = document.get("entry")
     if not isinstance(entries, list):
         raise MalformedSocial("'entry' must be a list")
-    contacts: list[PublicContact] = []
+    contacts: list[IncidentReportedData] = []
     for entry in entries:
         if not isinstance(entry, dict):
             continue
         events = entry.get("messaging")
         for event in events if isinstance(events, list) else []:
             if (data := _message(platform, event, received_at)) is not None:
-                contacts.append(PublicContact(data, None))
+                contacts.append(data)
         try:
             contacts.extend(contacts_from_changes(platform, entry, received_at))
         except MalformedChange as exc:

@@ -17,12 +17,13 @@ them are customers talking to us in public:
   the Page's own posts are not contacts.
 
 Each is one incident, its channel message id made of Meta's ids, so Meta
-redelivering it (or delivering the same comment again) is one incident.
+redelivering it (or delivering the same comment again) is one incident. One
+without a sender is not flood-guarded (``flood.py``): a post many people
+mention or comment on must not have the 31st of them set aside.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,15 +37,7 @@ class MalformedChange(ValueError):
     """A change this endpoint takes, missing what it needs; the text says which."""
 
 
-@dataclass(frozen=True)
-class PublicContact:
-    """One incident from a change, and who the flood guard counts it against."""
-
-    data: IncidentReportedData
-    flood_sender: str | None  # None: the contact's own data says who sent it
-
-
-def contacts_from_changes(platform: str, entry: dict[str, Any], received_at: datetime) -> list[PublicContact]:
+def contacts_from_changes(platform: str, entry: dict[str, Any], received_at: datetime) -> list[IncidentReportedData]:
     """Every mention or customer post among one entry's changes (other fields are not contacts)."""
     changes = entry.get("changes")
     contacts = []
@@ -59,7 +52,7 @@ def contacts_from_changes(platform: str, entry: dict[str, Any], received_at: dat
     return contacts
 
 
-def _instagram_mention(value: dict[str, Any], received_at: datetime) -> PublicContact:
+def _instagram_mention(value: dict[str, Any], received_at: datetime) -> IncidentReportedData:
     media_id, comment_id = (
         _meta_id(value.get("media_id")),
         _meta_id(value.get("comment_id")),
@@ -79,7 +72,7 @@ def _instagram_mention(value: dict[str, Any], received_at: datetime) -> PublicCo
     if not text:
         note += f" Meta sent only the ids: read the mention with the Graph API ({lookup}) or open it on Instagram."
     handle = f"instagram:{sender_id}" if sender_id else (f"@{username}"[:200] if username else None)
-    data = IncidentReportedData(
+    return IncidentReportedData(
         channel=Channel.SOCIAL,
         channel_message_id=f"instagram:{'comment' if comment_id else 'media'}:{comment_id or media_id}"[:200],
         received_at=received_at,
@@ -91,11 +84,9 @@ def _instagram_mention(value: dict[str, Any], received_at: datetime) -> PublicCo
         description=(f"{text}\n\n{note}" if text else note)[:100_000],
         reply_to_number=number_in(text),
     )
-    # Without a sender, a burst of mentions is guarded per post rather than all together.
-    return PublicContact(data, None if handle else f"instagram-media:{media_id}")
 
 
-def _feed_post(value: dict[str, Any], entry: dict[str, Any], received_at: datetime) -> PublicContact | None:
+def _feed_post(value: dict[str, Any], entry: dict[str, Any], received_at: datetime) -> IncidentReportedData | None:
     item, verb = value.get("item"), value.get("verb")
     if not isinstance(item, str) or item not in FEED_ITEMS or verb != "add":
         return None  # edits, removals, reactions, shares: not a new contact
@@ -113,7 +104,7 @@ def _feed_post(value: dict[str, Any], entry: dict[str, Any], received_at: dateti
     kind = "comment" if item == "comment" else "post"
     note = f"Facebook Page {kind}: post {post_id}" + (f", comment {comment_id}" if item == "comment" else "")
     note += f" (https://www.facebook.com/{post_id})."
-    data = IncidentReportedData(
+    return IncidentReportedData(
         channel=Channel.SOCIAL,
         channel_message_id=f"facebook:{kind}:{comment_id if item == 'comment' else post_id}"[:200],
         received_at=received_at,
@@ -125,7 +116,6 @@ def _feed_post(value: dict[str, Any], entry: dict[str, Any], received_at: dateti
         description=(f"{text}\n\n{note}" if text else note)[:100_000],
         reply_to_number=number_in(text),
     )
-    return PublicContact(data, None if sender_id else f"facebook-post:{post_id}")
 
 
 def _meta_id(value: Any) -> str | None:

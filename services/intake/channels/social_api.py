@@ -6,6 +6,12 @@ and Facebook Page posts and comments, signed with the app secret.
 ``POST /v1/channels/social`` takes one message in the documented generic
 format from any bridge, with an integration's API key. Each answer comes
 once every incident of the request is on the reported topic.
+
+Meta's webhook cannot be refused one contact at a time: a delivery answered
+200 is never sent again, and an error makes Meta resend all of it. So a
+contact over the flood limit is set aside whole on the dead-letter topic
+(replayable) and the delivery is answered 200; the generic endpoint answers
+429 and the bridge keeps the message.
 """
 
 from __future__ import annotations
@@ -16,15 +22,15 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from contracts.incidents import IncidentReportedData
 from services.intake.api import Rejected, read_limited
 from services.intake.api_keys import ApiKeys
 from services.intake.channels.meta import (
     MalformedSocial,
-    contacts_from_meta,
     incident_from_generic,
+    incidents_from_meta,
     signed_by_meta,
 )
-from services.intake.channels.meta_changes import PublicContact
 from services.intake.config import Settings
 from services.intake.reporting import CONTACTS, Flooded, NotAcknowledged, Reporter
 
@@ -59,13 +65,13 @@ def social_router(reporter: Reporter, settings: Settings, keys: ApiKeys) -> APIR
             if not signed_by_meta(secret, body, request.headers.get("x-hub-signature-256", "")):
                 CONTACTS.labels("social", "bad_signature").inc()
                 raise Rejected(403, "Bad signature", "X-Hub-Signature-256 does not match the body (app secret)")
-            contacts = contacts_from_meta(body, datetime.now(UTC))
+            contacts = incidents_from_meta(body, datetime.now(UTC))
         except MalformedSocial as exc:
             CONTACTS.labels("social", "malformed").inc()
             return Rejected(400, "Not a Meta webhook", str(exc)).response()
         except Rejected as rejected:
             return rejected.response()
-        return await _report_all(reporter, contacts, PlainTextResponse("EVENT_RECEIVED"))
+        return await _report_delivery(reporter, contacts)
 
     @router.post(
         "/v1/channels/social", summary="A social-media message in the generic format", dependencies=[Depends(keys)]
@@ -78,20 +84,31 @@ def social_router(reporter: Reporter, settings: Settings, keys: ApiKeys) -> APIR
             return Rejected(422, "Invalid social message", str(exc)).response()
         except Rejected as rejected:
             return rejected.response()
+        try:
+            await reporter.report(data)
+        except Flooded:
+            flooded = Rejected(429, "Too many messages", "this author is over the flood limit; try later")
+            flooded.headers["Retry-After"] = str(int(settings.flood_window_s) or 1)
+            return flooded.response()
+        except NotAcknowledged:
+            return _not_stored()
         accepted = {"status": "accepted", "channel_message_id": data.channel_message_id}
-        return await _report_all(reporter, [PublicContact(data, None)], JSONResponse(accepted, status_code=202))
+        return JSONResponse(accepted, status_code=202)
 
     return router
 
 
-async def _report_all(reporter: Reporter, contacts: list[PublicContact], ok: Response) -> Response:
-    for contact in contacts:
+async def _report_delivery(reporter: Reporter, contacts: list[IncidentReportedData]) -> Response:
+    """200 once every contact of a Meta delivery is on the reported topic or (flooded) set aside; else 503."""
+    for data in contacts:
         try:
-            await reporter.report(contact.data, sender=contact.flood_sender)
-        except Flooded:
-            continue  # counted and logged; Meta must not retry the whole delivery for it
+            await reporter.report_or_set_aside(data, "POST /v1/channels/social/meta")
         except NotAcknowledged:
-            unavailable = Rejected(503, "Not accepted", "not stored; the delivery may be retried")
-            unavailable.headers["Retry-After"] = "5"
-            return unavailable.response()
-    return ok
+            return _not_stored()  # Meta resends the whole delivery: the same ids, one incident each
+    return PlainTextResponse("EVENT_RECEIVED")
+
+
+def _not_stored() -> Response:
+    unavailable = Rejected(503, "Not accepted", "not stored; the delivery may be retried")
+    unavailable.headers["Retry-After"] = "5"
+    return unavailable.response()
