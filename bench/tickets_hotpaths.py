@@ -17,6 +17,9 @@ On a shared box the CPU figure is the steadier one; compare runs made in the
 same quiet minutes, or better, alternate the two versions being compared.
 
 Progress goes to stderr; the last line on stdout is JSON.
+
+:func:`explain_paths` (run by ``python -m bench.tickets --explain``, on a big
+read model) prints the plan of every statement these paths run.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -208,3 +211,116 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- the plans of every statement on the hot paths (used by ``python -m bench.tickets --explain``) ---------
+
+
+async def explain_paths(db: TicketDatabase, queue: str) -> None:
+    """Run each path of the service once on ``db``, recording its statements, and print each one's plan.
+
+    SQLite: ``EXPLAIN QUERY PLAN``. PostgreSQL: ``EXPLAIN ANALYZE`` for reads (in a
+    transaction rolled back), plain ``EXPLAIN`` for writes (running them again
+    would only hit their own keys). A line marked ``<-- scans`` reads a whole
+    table or index: the thing to look for as the read model grows.
+    """
+    from services.tickets.adapters import event_store, read_model, repository
+    from services.tickets.census import take_census
+    from services.tickets.domain import Status
+
+    recorded: list[tuple[str, Any]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, executemany) -> None:  # type: ignore[no-untyped-def]
+        recorded.append((statement, parameters[0] if executemany and parameters else parameters))
+
+    engines = {db.writer.sync_engine, db.reader.sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    incidents = [incident(i) for i in range(50)]
+    routes = [route(ticket_id_for(m.data), m) for m in incidents]
+
+    async def get_ticket() -> None:
+        async with db.reader.connect() as conn:
+            ticket_id = await repository.find(conn, "HD-1")
+            await repository.load(conn, [ticket_id])  # type: ignore[list-item]
+
+    async def lists() -> None:
+        async with db.reader.connect() as conn:
+            for query in (
+                read_model.TicketQuery(),
+                read_model.TicketQuery(status=Status.OPEN, queue=queue),
+                read_model.TicketQuery(customer_id="c-42"),
+                read_model.TicketQuery(text="vpn broken"),
+                read_model.TicketQuery(text="printer -vpn"),
+            ):
+                await read_model.list_tickets(conn, query)
+
+    async def queue_line() -> None:
+        async with db.reader.connect() as conn:
+            await read_model.queue_line(conn, queue, 50)
+            await read_model.queues(conn)
+
+    async def take_next() -> None:
+        async with db.writer.connect() as conn:
+            await read_model.take_head_of_line(conn, queue)
+            await conn.rollback()
+
+    async def relay_reads() -> None:
+        async with db.reader.connect() as conn:
+            position = await event_store.relay_position(conn, "ticket-events")
+            await event_store.read_rows_after(conn, position, 500)
+            await event_store.count_after(conn, position)
+        async with db.writer.begin() as conn:
+            await event_store.save_relay_position(conn, "ticket-events", position)
+
+    paths: dict[str, Callable[[], Awaitable[Any]]] = {
+        "open tickets (incidents handler)": lambda: open_tickets(db, lambda: None)(batches(incidents, 50)[0]),
+        "route tickets (commands handler)": lambda: apply_commands(db, lambda: None)(batches(routes, 50)[0]),
+        "relay": relay_reads,
+        "census": lambda: take_census(db),
+        "get ticket": get_ticket,
+        "list tickets": lists,
+        "queue line and queues": queue_line,
+        "take next": take_next,
+    }
+    try:
+        for name, path in paths.items():
+            recorded.clear()
+            await path()
+            statements = list(dict.fromkeys((s, p) for s, p in ((s, _hashable(p)) for s, p in recorded)))
+            progress(f"== {name}")
+            for statement, parameters in statements:
+                await _explain(db, statement, parameters)
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
+
+
+def _hashable(parameters: Any) -> Any:
+    return tuple(parameters) if isinstance(parameters, list) else parameters
+
+
+_SKIPPED = ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA", "LOCK", "SAVEPOINT", "RELEASE", "SELECT 1", "SELECT pg_")
+
+
+async def _explain(db: TicketDatabase, statement: str, parameters: Any) -> None:
+    if statement.lstrip().upper().startswith(_SKIPPED):
+        return
+    if statement.lstrip().upper().startswith("INSERT"):
+        progress(f"  {' '.join(statement.split())[:100]} ...   (an insert: probes its table's unique keys only)")
+        return
+    parameters = tuple(parameters) if isinstance(parameters, (list, tuple)) else parameters or ()
+    one_line = " ".join(statement.split())
+    reads = one_line.upper().startswith("SELECT")
+    if db.is_postgres:
+        prefix = "EXPLAIN (ANALYZE, COSTS OFF) " if reads else "EXPLAIN (COSTS OFF) "
+    else:
+        prefix = "EXPLAIN QUERY PLAN "
+    async with db.reader.connect() as conn:
+        plan = [row[-1] for row in (await conn.exec_driver_sql(prefix + statement, parameters)).all()]
+        await conn.rollback()
+    progress(f"  {one_line[:150]}{' ...' if len(one_line) > 150 else ''}")
+    for line in plan:
+        # (a SCAN under a LIMIT in index order stops early: a list's newest-first walk is one)
+        scans = ("Seq Scan" in line) if db.is_postgres else line.startswith("SCAN")
+        progress(f"      {line}{'   <-- scans' if scans else ''}")

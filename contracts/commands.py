@@ -37,6 +37,14 @@ class EscalateTicketData(Payload):
     queue: str = Field(min_length=1, max_length=100)
     reason: str
     deadline: AwareDatetime = Field(description="The deadline whose breach caused the escalation.")
+    targets: list[Literal["first_response", "next_update", "resolution"]] = Field(
+        default_factory=lambda: ["first_response"],
+        min_length=1,
+        description=(
+            "The SLA targets whose breach caused it. Only a first-response breach is void once the ticket is "
+            "claimed (an agent answered meanwhile); a late update or resolution escalates an owned ticket too."
+        ),
+    )
 
 
 class EscalateTicket(Envelope[EscalateTicketData]):
@@ -53,7 +61,7 @@ class AssignTicketData(Payload):
 
 
 class AssignTicket(Envelope[AssignTicketData]):
-    """Routing gives an unclaimed ticket to an agent of its queue."""
+    """Give the ticket to an agent: routing (round robin, least loaded), or escalation (a level's on-call agent)."""
 
     type: Literal["command.assign_ticket"] = "command.assign_ticket"
     schema_version: Literal[1] = 1

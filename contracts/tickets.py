@@ -7,7 +7,8 @@ order of one ticket's events and spot a gap.
 
 from __future__ import annotations
 
-from typing import Literal
+import uuid
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -189,6 +190,66 @@ class TicketReopened(Envelope[TicketReopenedData]):
     schema_version: Literal[1] = 1
 
 
+LinkKind = Literal["relates_to", "duplicate_of", "duplicated_by", "parent_of", "child_of", "caused_by", "causes"]
+"""How one ticket relates to another, read from the ticket that holds the link: "HD-7 duplicate_of HD-3"."""
+
+
+class TicketMergedData(TicketEventData):
+    into_ticket_id: uuid.UUID = Field(description="The ticket this one was merged into; its work continues there.")
+    into_number: str
+    reason: str = Field(min_length=1, max_length=5_000)
+    merged_by: str = Field(description="The agent (or integration) who merged it.")
+
+
+class TicketMerged(Envelope[TicketMergedData]):
+    """The ticket was merged into another: it is closed for work (terminal); its open work ends."""
+
+    type: Literal["ticket.merged"] = "ticket.merged"
+    schema_version: Literal[1] = 1
+
+
+class TicketMergeReceivedData(TicketEventData):
+    from_ticket_id: uuid.UUID = Field(description="The ticket merged into this one.")
+    from_number: str
+    reason: str = Field(min_length=1, max_length=5_000)
+    merged_by: str
+
+
+class TicketMergeReceived(Envelope[TicketMergeReceivedData]):
+    """Another ticket was merged into this one (recorded with the source's ticket.merged, in one transaction)."""
+
+    type: Literal["ticket.merge_received"] = "ticket.merge_received"
+    schema_version: Literal[1] = 1
+
+
+class TicketLinkedData(TicketEventData):
+    kind: LinkKind
+    target_ticket_id: uuid.UUID
+    target_number: str
+    linked_by: str
+
+
+class TicketLinked(Envelope[TicketLinkedData]):
+    """A link from this ticket to another; the other ticket records the inverse link (parent_of / child_of...)."""
+
+    type: Literal["ticket.linked"] = "ticket.linked"
+    schema_version: Literal[1] = 1
+
+
+class TicketUnlinkedData(TicketEventData):
+    kind: LinkKind
+    target_ticket_id: uuid.UUID
+    target_number: str
+    unlinked_by: str
+
+
+class TicketUnlinked(Envelope[TicketUnlinkedData]):
+    """A link removed; the other ticket records the removal of the inverse link."""
+
+    type: Literal["ticket.unlinked"] = "ticket.unlinked"
+    schema_version: Literal[1] = 1
+
+
 TICKET_EVENTS: tuple[type[Envelope], ...] = (
     TicketOpened,
     TicketPrioritised,
@@ -204,4 +265,14 @@ TICKET_EVENTS: tuple[type[Envelope], ...] = (
     TicketStatusChanged,
     TicketClosed,
     TicketReopened,
+    TicketMerged,
+    TicketMergeReceived,
+    TicketLinked,
+    TicketUnlinked,
 )
+
+MESSAGE_OF_DATA: dict[type[TicketEventData], type[Envelope[Any]]] = {
+    m.model_fields["data"].annotation: m
+    for m in TICKET_EVENTS  # type: ignore[misc]
+}
+"""The event (envelope) model that carries each data model: how a decision's data is wrapped for the log."""

@@ -70,6 +70,7 @@ class Service:
         self.readiness.add("kafka", self._kafka_ready)
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
+        self._stopping: list[Callable[[], None]] = []
         self._workers: dict[str, Worker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._subscribed: list[Topic] = []
@@ -115,6 +116,12 @@ class Service:
 
     def on_shutdown(self, hook: Hook) -> None:
         self._shutdown.append(hook)
+
+    def on_stopping(self, callback: Callable[[], None]) -> None:
+        """Called in the event loop the moment SIGTERM/SIGINT arrives, before open HTTP
+        connections are drained: for what keeps a connection open (a live stream) and must end
+        for the drain to finish. (Shut-down hooks run only after the drain.)"""
+        self._stopping.append(callback)
 
     def add_worker(self, name: str, worker: Worker) -> None:
         """A background loop, restarted with backoff if it fails; readiness reports it."""
@@ -253,7 +260,31 @@ class Service:
         # is a clean exit (status 0), which is what an orchestrator should see.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, _exit_cleanly)
-        uvicorn.Server(config).run()
+        _Server(config, self._signalled).run()
+
+    def _signalled(self) -> None:
+        self.readiness.stopping = True
+        for callback in self._stopping:
+            callback()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the service the moment a shut-down signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, on_signal: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_signal = on_signal
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: Any = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self._loop is not None and not self.should_exit:
+            # A signal handler interrupts the loop's thread anywhere: hand the work to the loop.
+            self._loop.call_soon_threadsafe(self._on_signal)
+        super().handle_exit(sig, frame)
 
 
 def _exit_cleanly(_signum: int, _frame: object) -> None:

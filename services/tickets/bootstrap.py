@@ -1,4 +1,4 @@
-"""Wiring: the ticket service's database, consumers, relay and HTTP API."""
+"""Wiring: the ticket service's database, consumers, relay, HTTP API and live event stream."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from runtime.service import Service
 from runtime.settings import CommonSettings
 from services.tickets import problems
 from services.tickets.adapters.database import TicketDatabase
-from services.tickets.census import census_worker
 from services.tickets.api import tickets_router
+from services.tickets.census import census_worker
 from services.tickets.config import Settings
 from services.tickets.handlers import apply_commands, open_tickets, record_deadlines
 from services.tickets.relay import Relay
+from services.tickets.stream import LogTail, stream_router
 
 log = get_logger("tickets")
 
@@ -30,6 +31,12 @@ def build(common: CommonSettings, settings: Settings) -> Service:
         batch_size=settings.relay_batch_size,
         poll_interval_s=settings.relay_poll_interval_ms / 1000,
     )
+    tail = LogTail(db, poll_interval_s=settings.relay_poll_interval_ms / 1000)
+
+    def appended() -> None:
+        """This process committed new events: the relay publishes them, open streams send them."""
+        relay.wake()
+        tail.appended()
 
     async def warn_about_dev_secret() -> None:
         if settings.uses_dev_secret:
@@ -39,20 +46,23 @@ def build(common: CommonSettings, settings: Settings) -> Service:
             )
 
     service.on_startup(warn_about_dev_secret)
-    service.on_startup(db.create_tables)
+    service.on_startup(db.migrate)
     service.on_shutdown(db.close)
+    # Shut-down hooks run last to first: open streams end before the database closes.
+    service.on_shutdown(tail.close)
+    service.on_stopping(tail.end)
     service.readiness.add("database", db.ping)
 
     # A group per topic: a rebalance of one consumer does not pause the other.
     service.subscribe(
         INCIDENTS_IDENTIFIED,
-        open_tickets(db, relay.wake),
+        open_tickets(db, appended),
         accepts=[IncidentIdentified],
         group="helpdesk-tickets-incidents",
     )
     service.subscribe(
         TICKET_COMMANDS_TOPIC,
-        apply_commands(db, relay.wake),
+        apply_commands(db, appended),
         accepts=TICKET_COMMANDS,
         group="helpdesk-tickets-commands",
     )
@@ -64,7 +74,9 @@ def build(common: CommonSettings, settings: Settings) -> Service:
     )
     service.add_worker("relay", relay.run)
     service.add_worker("census", census_worker(db))
+    service.add_worker("stream-tail", tail.watch)
 
-    service.app.include_router(tickets_router(db, settings, relay.wake))
+    service.app.include_router(tickets_router(db, settings, appended))
+    service.app.include_router(stream_router(db, settings, tail))
     problems.install(service.app)
     return service

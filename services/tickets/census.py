@@ -11,11 +11,9 @@ import asyncio
 from datetime import UTC, datetime
 
 from prometheus_client import Gauge
-from sqlalchemy import func, select
 
+from services.tickets.adapters import read_model
 from services.tickets.adapters.database import TicketDatabase
-from services.tickets.adapters.read_model import tickets
-from services.tickets.domain import Status
 
 TICKETS = Gauge(
     "helpdesk_tickets",
@@ -30,26 +28,18 @@ QUEUE_OLDEST_AGE = Gauge(
 
 
 async def take_census(db: TicketDatabase, now: datetime | None = None) -> None:
+    # From the population table the writes keep (a few hundred rows), not by counting every ticket:
+    # at a million tickets the count was a seq scan of 0.7 s every interval.
     now = now or datetime.now(UTC)
-    counts = select(tickets.c.status, tickets.c.priority, tickets.c.queue, func.count()).group_by(
-        tickets.c.status, tickets.c.priority, tickets.c.queue
-    )
-    oldest = (
-        select(tickets.c.queue, func.min(tickets.c.opened_at))
-        .where(tickets.c.status == Status.OPEN.value, tickets.c.queue.is_not(None))
-        .group_by(tickets.c.queue)
-    )
     async with db.reader.connect() as conn:
-        count_rows = (await conn.execute(counts)).all()
-        oldest_rows = (await conn.execute(oldest)).all()
+        kinds = await read_model.population(conn)
+        oldest = await read_model.oldest_waiting(conn)
     TICKETS.clear()  # a combination that emptied must read 0, not its last value
-    for status, priority, queue, n in count_rows:
+    for status, priority, queue, n in kinds:
         TICKETS.labels(status, str(priority or "none"), queue or "none").set(n)
     QUEUE_OLDEST_AGE.clear()
-    for queue, opened_at in oldest_rows:
-        if opened_at is not None:
-            opened = opened_at if opened_at.tzinfo else opened_at.replace(tzinfo=UTC)
-            QUEUE_OLDEST_AGE.labels(queue).set(max(0.0, (now - opened).total_seconds()))
+    for queue, opened_at in oldest.items():
+        QUEUE_OLDEST_AGE.labels(queue).set(max(0.0, (now - opened_at).total_seconds()))
 
 
 def census_worker(db: TicketDatabase, interval_s: float = 15.0):  # type: ignore[no-untyped-def]

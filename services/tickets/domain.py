@@ -11,7 +11,9 @@ The life of a ticket: ``open`` (waiting in a queue) → ``in_progress`` (an
 agent claimed it, or routing assigned it; the owner may mark it
 ``waiting_on_customer`` or ``waiting_on_third_party``, or release it back to
 ``open``) → ``resolved`` → ``closed``. A resolved or closed ticket reopens
-within the reopen window. Along the way it
+within the reopen window. A ticket merged into another is ``merged``: terminal,
+its work goes on in the other ticket. Tickets link to each other (each side
+records its own view: parent_of on one is child_of on the other). Along the way it
 gathers flags (a set: raising a raised flag changes nothing) and the
 customer's replies (each channel message once).
 """
@@ -32,6 +34,9 @@ from contracts.tickets import (
     TicketCustomerRepliedData,
     TicketEscalatedData,
     TicketFlaggedData,
+    TicketLinkedData,
+    TicketMergedData,
+    TicketMergeReceivedData,
     TicketNoteAddedData,
     TicketOpenedData,
     TicketPrioritisedData,
@@ -40,6 +45,7 @@ from contracts.tickets import (
     TicketResolvedData,
     TicketRoutedData,
     TicketStatusChangedData,
+    TicketUnlinkedData,
 )
 
 TicketEvent = (
@@ -57,6 +63,10 @@ TicketEvent = (
     | TicketStatusChangedData
     | TicketClosedData
     | TicketReopenedData
+    | TicketMergedData
+    | TicketMergeReceivedData
+    | TicketLinkedData
+    | TicketUnlinkedData
 )
 
 FIRST_LEVEL = 1
@@ -69,11 +79,25 @@ class Status(StrEnum):
     WAITING_ON_THIRD_PARTY = "waiting_on_third_party"
     RESOLVED = "resolved"
     CLOSED = "closed"
+    MERGED = "merged"  # terminal: its work goes on in the ticket it was merged into
 
 
 # What an owner may set by hand; the others follow from claiming, resolving, closing and reopening.
 SETTABLE_STATUSES = frozenset({Status.IN_PROGRESS, Status.WAITING_ON_CUSTOMER, Status.WAITING_ON_THIRD_PARTY})
-FINISHED = frozenset({Status.RESOLVED, Status.CLOSED})
+FINISHED = frozenset({Status.RESOLVED, Status.CLOSED})  # done, and may reopen within the window
+# Past routing: a routing decision arriving now records nothing (routing raced the agent).
+PAST_WORK = FINISHED | {Status.MERGED}
+
+# Each link kind as the other ticket records it.
+INVERSE_LINK = {
+    "relates_to": "relates_to",
+    "duplicate_of": "duplicated_by",
+    "duplicated_by": "duplicate_of",
+    "parent_of": "child_of",
+    "child_of": "parent_of",
+    "caused_by": "causes",
+    "causes": "caused_by",
+}
 
 
 @dataclass(frozen=True)
@@ -82,6 +106,23 @@ class Actor:
 
     id: str
     lead: bool = False
+
+
+@dataclass(frozen=True)
+class Link:
+    """This ticket ``kind`` the other: ``Link("duplicate_of", id_of_hd3, "HD-3")`` on HD-7."""
+
+    kind: str
+    ticket_id: uuid.UUID
+    number: str
+
+
+@dataclass(frozen=True)
+class TicketRef:
+    """Another ticket, as a merge or link names it."""
+
+    ticket_id: uuid.UUID
+    number: str
 
 
 class TicketRuleViolation(Exception):
@@ -133,6 +174,9 @@ class Ticket:
     # (channel, channel message id) of every reply recorded: a redelivered reply is recognised.
     replies: frozenset[tuple[str, str]] = frozenset()
     public_notes: tuple[str, ...] = ()  # what the customer was told; searched with subject and description
+    links: frozenset[Link] = frozenset()
+    merged_into: TicketRef | None = None
+    merged_from: tuple[TicketRef, ...] = ()  # the tickets merged into this one, in order
 
     # --- rebuilding from events ----------------------------------------------
 
@@ -165,7 +209,7 @@ class Ticket:
                 # A gap or a repeat means the stream is corrupt; folding on would lie.
                 raise ValueError(f"{self.number}: event version {event.version} does not follow {version}")
             version = event.version
-            # Flags and replies grow from the ticket as the run so far left them, not as it began.
+            # Events that read the ticket (see _CUMULATIVE) see it as the run so far left it, not as it began.
             current = replace(self, **changes) if changes and isinstance(event, _CUMULATIVE) else self
             changes.update(current._changes(event))
         # One copy for the whole run of events (each event only sets fields): a copy per event cost more than deciding.
@@ -203,6 +247,14 @@ class Ticket:
             case TicketReopenedData():
                 status = Status.IN_PROGRESS if self.assignee else Status.OPEN
                 return {"status": status, "resolution": None, "resolved_by": None}
+            case TicketMergedData():
+                return {"status": Status.MERGED, "merged_into": TicketRef(event.into_ticket_id, event.into_number)}
+            case TicketMergeReceivedData():
+                return {"merged_from": (*self.merged_from, TicketRef(event.from_ticket_id, event.from_number))}
+            case TicketLinkedData():
+                return {"links": self.links | {Link(event.kind, event.target_ticket_id, event.target_number)}}
+            case TicketUnlinkedData():
+                return {"links": self.links - {Link(event.kind, event.target_ticket_id, event.target_number)}}
         raise ValueError(f"{self.number}: cannot apply {type(event).__name__} to an opened ticket")
 
     # --- commands -------------------------------------------------------------
@@ -227,7 +279,7 @@ class Ticket:
             raise TicketRuleViolation("priority_out_of_range", f"priority must be 1 to 5, got {priority}")
         if not queue.strip():
             raise TicketRuleViolation("queue_required", "a ticket is routed to a named queue")
-        if self.status in FINISHED:
+        if self.status in PAST_WORK:
             return []
         events: list[TicketEvent] = []
         if priority != self.priority:
@@ -266,6 +318,7 @@ class Ticket:
         _require_agent(agent_id)
         if not resolution.strip():
             raise TicketRuleViolation("resolution_required", "a resolution must say what was done")
+        self._require_not_merged("resolved")
         if self.status is Status.CLOSED:
             raise TicketRuleViolation("ticket_closed", f"{self.number} is closed; reopen it first")
         if self.status is Status.RESOLVED:
@@ -281,15 +334,19 @@ class Ticket:
             TicketResolvedData(number=self.number, version=self._next(), resolution=resolution, resolved_by=agent_id)
         ]
 
-    def escalate(self, *, level: int, queue: str, reason: str) -> list[TicketEvent]:
-        """Move an unclaimed ticket up to ``level`` and into that level's queue.
+    def escalate(self, *, level: int, queue: str, reason: str, owned_too: bool = False) -> list[TicketEvent]:
+        """Move an outstanding ticket up to ``level`` and into that level's queue.
 
-        Escalation races with agents: a ticket resolved or claimed meanwhile is
-        no longer outstanding, so escalating it records nothing (not an error).
+        An unclaimed ticket waits in the new level's line. An owned one is
+        escalated only when ``owned_too`` (its resolution or next update is late,
+        which a claim does not answer); it stays with its owner, and the next
+        level sees it in its queue. Escalation races with agents: a ticket
+        claimed (for a first-response breach), resolved, closed or merged
+        meanwhile is no longer outstanding, so escalating it records nothing.
         """
         if not queue.strip():
             raise TicketRuleViolation("queue_required", "an escalation names the level's queue")
-        if self.status is not Status.OPEN:
+        if self.status in PAST_WORK or (self.status is not Status.OPEN and not owned_too):
             return []
         if level <= self.level:
             raise TicketRuleViolation(
@@ -308,9 +365,7 @@ class Ticket:
         if self.assignee == agent_id:
             return []
         if self.assignee is not None:
-            raise TicketRuleViolation(
-                "claimed_by_another_agent", f"{self.number} is already owned by {self.assignee}"
-            )
+            raise TicketRuleViolation("claimed_by_another_agent", f"{self.number} is already owned by {self.assignee}")
         return [
             TicketAssignedData(
                 number=self.number,
@@ -325,8 +380,8 @@ class Ticket:
         """Raise a flag agents see on the ticket; a flag already raised changes nothing."""
         if not flag.strip():
             raise TicketRuleViolation("flag_required", "a flag has a name")
-        if flag in self.flags:
-            return []
+        if flag in self.flags or self.status is Status.MERGED:
+            return []  # a merged ticket has no work left to flag
         return [
             TicketFlaggedData(number=self.number, version=self._next(), flag=flag, reason=reason, raised_by=raised_by)
         ]
@@ -343,12 +398,16 @@ class Ticket:
 
     def accepts_reply(self) -> bool:
         """Whether a customer's reply is recorded on this ticket rather than opening a new one."""
-        return self.status is not Status.CLOSED
+        return self.status not in (Status.CLOSED, Status.MERGED)
 
     def record_reply(
         self, *, channel: Channel, channel_message_id: str, received_at: datetime, text: str
     ) -> list[TicketEvent]:
-        """The customer answered; the same channel message recorded twice is recorded once."""
+        """The customer answered; the same channel message recorded twice is recorded once.
+
+        Whether the ticket still takes replies is the caller's to ask (:meth:`accepts_reply`):
+        a redelivered reply is recognised even on a ticket closed since.
+        """
         if (channel.value, channel_message_id) in self.replies:
             return []
         return [
@@ -361,6 +420,18 @@ class Ticket:
                 text=text,
             )
         ]
+
+    def customer_reply(
+        self, *, channel: Channel, message_id: str, received_at: datetime, text: str
+    ) -> list[TicketEvent]:
+        """The customer writes on their ticket through the API; a closed or merged ticket takes no more."""
+        if not text.strip():
+            raise TicketRuleViolation("note_text_required", "a reply has text")
+        if (channel.value, message_id) not in self.replies:
+            self._require_not_merged("replied to")
+            if self.status is Status.CLOSED:
+                raise TicketRuleViolation("ticket_closed", f"{self.number} is closed and takes no more replies")
+        return self.record_reply(channel=channel, channel_message_id=message_id, received_at=received_at, text=text)
 
     # --- the agent's workflow ----------------------------------------------------
 
@@ -381,6 +452,7 @@ class Ticket:
         _require_agent(author)
         if not text.strip():
             raise TicketRuleViolation("note_text_required", "a note has text")
+        self._require_not_merged("written on")
         if visibility not in ("internal", "public"):
             raise TicketRuleViolation("visibility_unknown", f"visibility is internal or public, not {visibility!r}")
         return [
@@ -397,7 +469,9 @@ class Ticket:
         """The owner (or a lead) says what the ticket waits for; the same status again changes nothing."""
         if status not in SETTABLE_STATUSES:
             settable = ", ".join(sorted(SETTABLE_STATUSES))
-            raise TicketRuleViolation("status_not_settable", f"{status} follows from the workflow; set one of {settable}")
+            raise TicketRuleViolation(
+                "status_not_settable", f"{status} follows from the workflow; set one of {settable}"
+            )
         self._require_not_finished("changed")
         if self.assignee is None:
             raise TicketRuleViolation("ticket_not_claimed", f"{self.number} has no owner; claim it first")
@@ -450,6 +524,7 @@ class Ticket:
 
     def close(self, actor: Actor) -> list[TicketEvent]:
         """The owner (or a lead) closes a resolved ticket; closing a closed ticket changes nothing."""
+        self._require_not_merged("closed")
         if self.status is Status.CLOSED:
             return []
         if self.status is not Status.RESOLVED:
@@ -466,8 +541,11 @@ class Ticket:
         """Reopen a resolved or closed ticket, no later than ``window`` after it was resolved or closed
         (``finished_at``: the time of its last ticket.resolved or ticket.closed)."""
         _require_reason(reason)
+        self._require_not_merged("reopened")
         if self.status not in FINISHED:
-            raise TicketRuleViolation("ticket_not_finished", f"{self.number} is {self.status}; only resolved or closed tickets reopen")
+            raise TicketRuleViolation(
+                "ticket_not_finished", f"{self.number} is {self.status}; only resolved or closed tickets reopen"
+            )
         if now - finished_at > window:
             raise TicketRuleViolation(
                 "reopen_window_passed",
@@ -476,7 +554,112 @@ class Ticket:
             )
         return [TicketReopenedData(number=self.number, version=self._next(), reason=reason, reopened_by=actor.id)]
 
+    # --- merging and linking ---------------------------------------------------------
+
+    def merge(self, actor: Actor, into: Ticket, reason: str) -> tuple[list[TicketEvent], list[TicketEvent]]:
+        """Merge this ticket into ``into``: (this ticket's events, the other's).
+
+        This ticket becomes ``merged`` (terminal) and ``into`` records what it
+        received. Its owner or a lead may; an unowned ticket, any agent. Merging
+        again into the same ticket changes nothing.
+        """
+        _require_agent(actor.id)
+        _require_reason(reason)
+        if into.ticket_id == self.ticket_id:
+            raise TicketRuleViolation("cannot_merge_into_itself", f"{self.number} cannot be merged into itself")
+        if self.merged_into is not None:
+            if self.merged_into.ticket_id == into.ticket_id:
+                return [], []
+            raise TicketRuleViolation(
+                "ticket_already_merged", f"{self.number} is already merged into {self.merged_into.number}"
+            )
+        if self.status is Status.CLOSED:
+            raise TicketRuleViolation("ticket_closed", f"{self.number} is closed and cannot be merged")
+        if into.status is Status.MERGED:
+            where = into.merged_into.number if into.merged_into else "another ticket"
+            raise TicketRuleViolation(
+                "cannot_merge_into_merged_ticket", f"{into.number} is itself merged into {where}; merge into that"
+            )
+        if into.status is Status.CLOSED:
+            raise TicketRuleViolation("cannot_merge_into_closed_ticket", f"{into.number} is closed; reopen it first")
+        if self.assignee is not None:
+            self._require_owner_or_lead(actor, "merge")
+        merged = TicketMergedData(
+            number=self.number,
+            version=self._next(),
+            into_ticket_id=into.ticket_id,
+            into_number=into.number,
+            reason=reason,
+            merged_by=actor.id,
+        )
+        received = TicketMergeReceivedData(
+            number=into.number,
+            version=into._next(),
+            from_ticket_id=self.ticket_id,
+            from_number=self.number,
+            reason=reason,
+            merged_by=actor.id,
+        )
+        return [merged], [received]
+
+    def link(self, actor: Actor, other: Ticket, kind: str) -> tuple[list[TicketEvent], list[TicketEvent]]:
+        """Link this ticket ``kind`` ``other``: (this ticket's events, the other's, with the inverse kind).
+
+        Any agent may. A link already there changes nothing; a merged ticket takes no new links.
+        """
+        _require_agent(actor.id)
+        inverse = _inverse(kind)
+        self._require_other(other, "linked to")
+        return self._linked(kind, other, actor.id), other._linked(inverse, self, actor.id)
+
+    def unlink(self, actor: Actor, other: Ticket, kind: str) -> tuple[list[TicketEvent], list[TicketEvent]]:
+        """Remove the link ``kind`` to ``other`` (and its inverse there); a link not there changes nothing."""
+        _require_agent(actor.id)
+        inverse = _inverse(kind)
+        self._require_other(other, "unlinked from")
+        return self._unlinked(kind, other, actor.id), other._unlinked(inverse, self, actor.id)
+
+    def _linked(self, kind: str, other: Ticket, by: str) -> list[TicketEvent]:
+        if Link(kind, other.ticket_id, other.number) in self.links:
+            return []
+        return [
+            TicketLinkedData(
+                number=self.number,
+                version=self._next(),
+                kind=kind,  # type: ignore[arg-type]  # checked by _inverse
+                target_ticket_id=other.ticket_id,
+                target_number=other.number,
+                linked_by=by,
+            )
+        ]
+
+    def _unlinked(self, kind: str, other: Ticket, by: str) -> list[TicketEvent]:
+        if Link(kind, other.ticket_id, other.number) not in self.links:
+            return []
+        return [
+            TicketUnlinkedData(
+                number=self.number,
+                version=self._next(),
+                kind=kind,  # type: ignore[arg-type]  # checked by _inverse
+                target_ticket_id=other.ticket_id,
+                target_number=other.number,
+                unlinked_by=by,
+            )
+        ]
+
+    def _require_other(self, other: Ticket, verb: str) -> None:
+        if other.ticket_id == self.ticket_id:
+            raise TicketRuleViolation("cannot_link_to_itself", f"{self.number} cannot be {verb} itself")
+        self._require_not_merged(verb)
+        other._require_not_merged(verb)
+
+    def _require_not_merged(self, verb: str) -> None:
+        if self.status is Status.MERGED:
+            into = self.merged_into.number if self.merged_into else "another ticket"
+            raise TicketRuleViolation("ticket_merged", f"{self.number} is merged into {into} and cannot be {verb}")
+
     def _require_not_finished(self, verb: str) -> None:
+        self._require_not_merged(verb)
         if self.status in FINISHED:
             rule = "ticket_closed" if self.status is Status.CLOSED else "ticket_resolved"
             raise TicketRuleViolation(rule, f"{self.number} is {self.status} and cannot be {verb}")
@@ -492,7 +675,23 @@ class Ticket:
         return self.version + len(pending) + 1
 
 
-_CUMULATIVE = (TicketFlaggedData, TicketCustomerRepliedData, TicketNoteAddedData)
+# The events whose change reads the ticket (its flags, replies, notes, links, owner...): folded against
+# the ticket as the run so far left it. An event missing here would see the ticket as the run began.
+_CUMULATIVE = (
+    TicketReopenedData,  # back to its owner: one claimed earlier in the same run counts
+    TicketFlaggedData,
+    TicketCustomerRepliedData,
+    TicketNoteAddedData,
+    TicketMergeReceivedData,
+    TicketLinkedData,
+    TicketUnlinkedData,
+)
+
+
+def _inverse(kind: str) -> str:
+    if kind not in INVERSE_LINK:
+        raise TicketRuleViolation("link_kind_unknown", f"a link is one of {', '.join(INVERSE_LINK)}, not {kind!r}")
+    return INVERSE_LINK[kind]
 
 
 def _require_reason(reason: str) -> None:

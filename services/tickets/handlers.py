@@ -7,7 +7,8 @@ Nothing is published from here; the relay publishes what was stored.
 
 An incident that names the ticket it answers (``reply_to_number``) is recorded
 on that ticket as ``ticket.customer_replied`` when the ticket is the same
-customer's and still takes replies; otherwise it opens a ticket as any other.
+customer's and still takes replies (a merged ticket's replies go to the ticket it
+was merged into); otherwise it opens a ticket as any other.
 
 Redelivery changes nothing. An incident's ticket id is derived from the
 channel's own message id, so the same incident finds its ticket already open
@@ -52,6 +53,7 @@ log = get_logger("tickets.handlers")
 # Fixed forever: changing it would open a second ticket for an incident seen before.
 INCIDENT_NAMESPACE = uuid.UUID("5b0c1f57-3f0e-4a53-9d3b-8a4f1b2ce7d1")
 CONFLICT_ATTEMPTS = 3
+MERGE_HOPS = 10  # merges into merged tickets are refused, so chains are short; this only bounds the walk
 
 Appended = Callable[[], None]
 
@@ -150,12 +152,40 @@ async def _replies(
         if target is not None:
             wanted[own_id] = target
     tickets = await repository.load_tickets(conn, list(set(wanted.values())))
+    await _follow_merges(conn, wanted, tickets, new)
     replies = {
         own_id: (target, new[own_id])
         for own_id, target in wanted.items()
         if target in tickets and _takes_reply(tickets[target], new[own_id].data)
     }
     return replies, {t: tickets[t] for t in {target for target, _ in replies.values()}}
+
+
+async def _follow_merges(
+    conn: AsyncConnection,
+    wanted: dict[uuid.UUID, uuid.UUID],
+    tickets: dict[uuid.UUID, Ticket],
+    new: dict[uuid.UUID, IncidentIdentified],
+) -> None:
+    """Point replies to a merged ticket at the ticket it was merged into (following a chain of merges).
+
+    The customer answers the mail they have, which names the old number; the work
+    goes on in the other ticket. A reply the merged ticket recorded before the merge
+    stays where it is (a redelivery is recognised there).
+    """
+    for _hop in range(MERGE_HOPS):
+        onward = {
+            own_id: ticket.merged_into.ticket_id
+            for own_id, target in wanted.items()
+            if (ticket := tickets.get(target)) is not None
+            and ticket.merged_into is not None
+            and (new[own_id].data.channel.value, new[own_id].data.channel_message_id) not in ticket.replies
+        }
+        if not onward:
+            return
+        wanted.update(onward)
+        unseen = [t for t in set(onward.values()) if t not in tickets]
+        tickets.update(await repository.load_tickets(conn, unseen))
 
 
 def _takes_reply(ticket: Ticket, incident: IncidentIdentifiedData) -> bool:
@@ -249,7 +279,8 @@ def _events_for(ticket: Ticket, command: Envelope[Any]) -> list[TicketEvent]:
                 queue_reason=d.queue_reason,
             )
         case EscalateTicket(data=d):
-            return ticket.escalate(level=d.level, queue=d.queue, reason=d.reason)
+            owned_too = any(target != "first_response" for target in d.targets)
+            return ticket.escalate(level=d.level, queue=d.queue, reason=d.reason, owned_too=owned_too)
         case AssignTicket(data=d):
             return ticket.assign(d.agent_id, strategy=d.strategy, reason=d.reason)
         case FlagTicket(data=d):

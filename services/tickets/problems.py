@@ -17,6 +17,34 @@ from starlette.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
 
+# What the OpenAPI document says every error body is (extension members are optional).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "urn:helpdesk:problem:<slug>; clients branch on it."},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "What is wrong, for people."},
+        "rule": {"type": "string", "description": "ticket-rule: the ticket rule that forbids it."},
+        "current_version": {"type": "integer", "description": "stale-version: the ticket's version now."},
+        "errors": {
+            "type": "array",
+            "description": "invalid-request: each invalid input.",
+            "items": {
+                "type": "object",
+                "properties": {"where": {"type": "string"}, "problem": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def documented(description: str) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry for an error answered as a problem."""
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
+
 
 class Problem(Exception):
     def __init__(
@@ -42,7 +70,9 @@ class Problem(Exception):
             "detail": self.detail,
             **self.extensions,
         }
-        return JSONResponse(jsonable_encoder(body), status_code=self.status, headers=self.headers, media_type=PROBLEM_JSON)
+        return JSONResponse(
+            jsonable_encoder(body), status_code=self.status, headers=self.headers, media_type=PROBLEM_JSON
+        )
 
 
 def install(app: FastAPI) -> None:
@@ -54,9 +84,7 @@ def install(app: FastAPI) -> None:
 
     async def on_invalid(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = [
-            {"where": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]} for err in exc.errors()
-        ]
+        errors = [{"where": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]} for err in exc.errors()]
         detail = "; ".join(f"{e['where']}: {e['problem']}" for e in errors[:3])
         return Problem(422, "invalid-request", "Invalid request", detail, errors=errors).response()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -36,6 +38,7 @@ from services.tickets.config import Settings
 from services.tickets.handlers import apply_commands, open_tickets, ticket_id_for
 
 SECRET = "integration-test-secret-0123456789abcdef"
+INTEGRATION_KEY = "crm-integration-key-0123456789"
 PROBLEM = "application/problem+json"
 
 
@@ -51,14 +54,24 @@ class Desk:
     def auth(self, agent: str = "alice", roles: tuple[str, ...] = ("agent",)) -> dict[str, str]:
         return {"Authorization": f"Bearer {mint(self.settings, agent, roles)}"}
 
-    async def ticket(self, message_id: str, *, priority: int = 3, queue: str = "service-desk") -> str:
+    def customer(self, customer_id: str = "c-9") -> dict[str, str]:
+        return self.auth(customer_id, ("customer",))
+
+    def integration(self, key: str = INTEGRATION_KEY) -> dict[str, str]:
+        return {"X-API-Key": key}
+
+    async def ticket(
+        self, message_id: str, *, priority: int = 3, queue: str = "service-desk", customer_id: str = "c-9"
+    ) -> str:
         """Open and route a ticket (as intake and routing would); returns its number."""
         data = IncidentIdentifiedData(
             channel=Channel.PHONE,
             channel_message_id=message_id,
             received_at=datetime.now(UTC),
             subject=f"Call {message_id}",
-            customer=CustomerProfile(identified=True, identified_by="phone", customer_id="c-9", phone="+4930123456"),
+            customer=CustomerProfile(
+                identified=True, identified_by="phone", customer_id=customer_id, phone="+4930123456"
+            ),
         )
         incident = new_envelope(IncidentIdentified, data, correlation_id=f"call-{message_id}")
         await open_tickets(self.db, lambda: None)([Delivery(incident, "t", 0, 0, None)])
@@ -77,10 +90,17 @@ class Desk:
         return response.json()["number"]
 
 
+def desk_settings(database_url: str, **changes: Any) -> Settings:
+    keys = {"crm": hashlib.sha256(INTEGRATION_KEY.encode()).hexdigest()}
+    return Settings(database_url=database_url, jwt_secret=SECRET, api_keys=json.dumps(keys), **changes)
+
+
 @pytest.fixture
 async def desk(database_url: str, kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[Desk]:
-    common = CommonSettings(kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix, kafka_retry_backoff_ms=10)
-    settings = Settings(database_url=database_url, jwt_secret=SECRET)
+    common = CommonSettings(
+        kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix, kafka_retry_backoff_ms=10
+    )
+    settings = desk_settings(database_url)
     service = build(common, settings)
     async with service._lifespan(service.app):
         db = TicketDatabase(database_url)
@@ -103,7 +123,12 @@ async def test_an_agent_claims_and_resolves_a_ticket_and_the_relay_publishes_it(
     got = await desk.http.get(f"/v1/tickets/{number}", headers=desk.auth())
     assert got.status_code == 200 and got.headers["etag"] == '"3"'
     ticket = got.json()
-    assert (ticket["number"], ticket["status"], ticket["priority"], ticket["queue"]) == (number, "open", 3, "service-desk")
+    assert (ticket["number"], ticket["status"], ticket["priority"], ticket["queue"]) == (
+        number,
+        "open",
+        3,
+        "service-desk",
+    )
     assert ticket["customer"]["customer_id"] == "c-9"
     assert [(h["type"], h["version"]) for h in ticket["history"]] == [
         ("ticket.opened", 1),
@@ -156,17 +181,17 @@ async def test_requests_without_a_valid_token_get_401_with_a_challenge(desk: Des
         assert response.headers["www-authenticate"].startswith('Bearer realm="helpdesk", error="invalid_token"')
     unchallenged = await desk.http.get("/v1/tickets", headers={"Authorization": "Basic YWxpY2U6cHc="})
     assert problem(unchallenged, 401, "unauthenticated") and unchallenged.headers["www-authenticate"]
-    no_role = await desk.http.get("/v1/tickets", headers=desk.auth("eve", roles=("customer",)))
+    no_role = await desk.http.get("/v1/tickets", headers=desk.auth("eve", roles=("visitor",)))
     problem(no_role, 403, "forbidden")
     still_open = await desk.http.get(f"/v1/tickets/{number}", headers=desk.auth())
     assert still_open.json()["assignee"] is None
 
 
-async def test_a_stale_if_match_is_refused_with_412_and_changes_nothing(desk: Desk) -> None:
+async def test_a_stale_if_match_is_refused_with_409_naming_the_current_version_and_changes_nothing(desk: Desk) -> None:
     number = await desk.ticket("call-1")
     response = await desk.http.post(f"/v1/tickets/{number}/claim", headers={**desk.auth(), "If-Match": '"2"'})
-    body = problem(response, 412, "version-mismatch")
-    assert body["version"] == 3 and response.headers["etag"] == '"3"'
+    body = problem(response, 409, "stale-version")
+    assert body["current_version"] == 3 and response.headers["etag"] == '"3"'
     bad = await desk.http.post(f"/v1/tickets/{number}/claim", headers={**desk.auth(), "If-Match": "yesterday"})
     problem(bad, 400, "invalid-if-match")
     ticket = (await desk.http.get(f"/v1/tickets/{number}", headers=desk.auth())).json()
@@ -269,7 +294,7 @@ async def test_workflow_rules_answer_409_or_422_naming_the_rule(desk: Desk) -> N
     not_resolved = await desk.http.post(f"/v1/tickets/{number}/close", headers=desk.auth("lena", ("lead",)))
     assert problem(not_resolved, 409, "ticket-rule")["rule"] == "only_resolved_can_close"
     stale = await desk.http.post(f"/v1/tickets/{number}/release", headers={**desk.auth(), "If-Match": '"3"'})
-    problem(stale, 412, "version-mismatch")
+    assert problem(stale, 409, "stale-version")["current_version"] == 4
     bad_status = await desk.http.post(f"/v1/tickets/{number}/status", json={"status": "closed"}, headers=desk.auth())
     problem(bad_status, 422, "invalid-request")
     lead_releases = await desk.http.post(f"/v1/tickets/{number}/release", headers=desk.auth("lena", ("lead",)))
@@ -287,7 +312,9 @@ async def test_a_resolved_ticket_closes_and_reopens_within_the_window(desk: Desk
     assert again.json()["version"] == closed.json()["version"]
     no_reason = await desk.http.post(f"/v1/tickets/{number}/reopen", json={"reason": ""}, headers=desk.auth("bob"))
     assert problem(no_reason, 422, "ticket-rule")["rule"] == "reason_required"
-    reopened = await desk.http.post(f"/v1/tickets/{number}/reopen", json={"reason": "drops again"}, headers=desk.auth("bob"))
+    reopened = await desk.http.post(
+        f"/v1/tickets/{number}/reopen", json={"reason": "drops again"}, headers=desk.auth("bob")
+    )
     ticket = reopened.json()
     assert (ticket["status"], ticket["assignee"], ticket["resolution"]) == ("in_progress", "alice", None)
     assert ticket["history"][-1]["data"]["reopened_by"] == "bob"
@@ -296,7 +323,9 @@ async def test_a_resolved_ticket_closes_and_reopens_within_the_window(desk: Desk
 async def test_a_ticket_closed_longer_than_the_window_does_not_reopen(
     database_url: str, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    common = CommonSettings(kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix, kafka_retry_backoff_ms=10)
+    common = CommonSettings(
+        kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix, kafka_retry_backoff_ms=10
+    )
     settings = Settings(database_url=database_url, jwt_secret=SECRET, reopen_window_s=0)
     service = build(common, settings)
     transport = httpx.ASGITransport(app=service.app)
@@ -352,7 +381,11 @@ async def test_take_next_claims_the_head_of_the_line_and_says_204_when_it_is_emp
     later_p3 = await desk.ticket("a", priority=3)
     urgent = await desk.ticket("b", priority=1)
     taken = await desk.http.post("/v1/queues/service-desk/take-next", headers=desk.auth("alice"))
-    assert (taken.json()["number"], taken.json()["assignee"], taken.json()["status"]) == (urgent, "alice", "in_progress")
+    assert (taken.json()["number"], taken.json()["assignee"], taken.json()["status"]) == (
+        urgent,
+        "alice",
+        "in_progress",
+    )
     assert taken.headers["etag"] == '"4"'
     second = await desk.http.post("/v1/queues/service-desk/take-next", headers=desk.auth("bob"))
     assert second.json()["number"] == later_p3
@@ -460,8 +493,8 @@ async def test_a_ticket_as_it_stood_at_a_moment_is_its_events_up_to_then(desk: D
 
 
 async def test_search_finds_subject_description_and_public_notes_but_not_internal_ones(desk: Desk) -> None:
-    first = await desk.ticket("a")
-    second = await desk.ticket("b")
+    first = await desk.ticket("alpha")
+    second = await desk.ticket("bravo")
     notes = f"/v1/tickets/{second}/notes"
     await desk.http.post(notes, json={"text": "Replaced the FUSER unit", "visibility": "public"}, headers=desk.auth())
     await desk.http.post(notes, json={"text": "secret toner stash", "visibility": "internal"}, headers=desk.auth())
@@ -471,7 +504,7 @@ async def test_search_finds_subject_description_and_public_notes_but_not_interna
         assert response.status_code == 200, response.text
         return [t["number"] for t in response.json()["tickets"]]
 
-    assert await found("CALL A") == [first]
+    assert await found("CALL ALPHA") == [first]
     assert await found("fuser") == [second]
     assert await found("toner") == []
     assert await found("%") == [] and await found("_") == []  # wildcards are searched as text

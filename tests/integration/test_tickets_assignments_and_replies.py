@@ -196,3 +196,43 @@ async def test_a_reply_to_a_closed_ticket_opens_a_new_one_but_a_recorded_reply_s
     await handle(deliveries(late))
     events = await stored(db)
     assert events[-1].type == "ticket.opened" and events[-1].ticket_id == ticket_id_for(late.data)
+
+
+async def merge(db: TicketDatabase, source_id: uuid.UUID, into_id: uuid.UUID) -> None:
+    """Merge as an agent does through the API: both tickets' events in one transaction."""
+    async with db.writer.begin() as conn:
+        tickets = await repository.load_tickets(conn, [source_id, into_id])
+        mine, theirs = tickets[source_id].merge(Actor("alice"), tickets[into_id], "the same outage")
+        at = datetime.now(UTC)
+        await repository.save(
+            conn,
+            [
+                repository.Change.of(tickets[source_id], repository.recorded(source_id, mine, at=at)),
+                repository.Change.of(tickets[into_id], repository.recorded(into_id, theirs, at=at)),
+            ],
+        )
+
+
+async def test_a_reply_to_a_merged_ticket_is_recorded_on_the_ticket_it_was_merged_into(db: TicketDatabase) -> None:
+    source_id, source_number = await opened(db, "m-1")
+    into_id, _ = await opened(db, "m-2")
+    early = incident("m-3", reply_to=source_number)
+    handle = open_tickets(db, lambda: None)
+    await handle(deliveries(early))  # before the merge: on the ticket it names
+    await merge(db, source_id, into_id)
+    late = incident("m-4", reply_to=source_number, text="Still down")
+    await handle(deliveries(late, early))  # the early reply redelivered with it: recognised where it is
+    await handle(deliveries(late))  # and the late one redelivered: recorded once
+    replies = [(e.ticket_id, e.data.channel_message_id) for e in await stored(db) if e.type == "ticket.customer_replied"]
+    assert replies == [(source_id, "m-3"), (into_id, "m-4")]
+    assert [e.type for e in await stored(db)].count("ticket.opened") == 2
+
+
+async def test_another_customers_reply_to_a_merged_ticket_opens_its_own(db: TicketDatabase) -> None:
+    source_id, source_number = await opened(db, "m-1")
+    into_id, _ = await opened(db, "m-2")
+    await merge(db, source_id, into_id)
+    stranger = CustomerProfile(identified=True, identified_by="email", customer_id="c-2", email="eve@example.com")
+    await open_tickets(db, lambda: None)(deliveries(incident("m-3", reply_to=source_number, customer=stranger)))
+    assert [e.type for e in await stored(db)].count("ticket.opened") == 3
+    assert "ticket.customer_replied" not in [e.type for e in await stored(db)]

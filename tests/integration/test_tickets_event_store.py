@@ -8,10 +8,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from contracts.incidents import Channel, CustomerProfile, IncidentIdentified, IncidentIdentifiedData
 from contracts.envelope import new_envelope
+from contracts.incidents import (
+    Channel,
+    CustomerProfile,
+    IncidentIdentified,
+    IncidentIdentifiedData,
+)
 from services.tickets.adapters import event_store, read_model, repository
 from services.tickets.adapters.database import TicketDatabase
 from services.tickets.adapters.event_store import ConcurrencyConflict
@@ -99,9 +104,7 @@ async def test_two_writers_at_the_same_expected_version_one_wins_the_other_confl
         return events[0].data.agent_id
 
     try:
-        results = await asyncio.gather(
-            write(db, alice, 0.2), write(other_replica, bob, 0.0), return_exceptions=True
-        )
+        results = await asyncio.gather(write(db, alice, 0.2), write(other_replica, bob, 0.0), return_exceptions=True)
     finally:
         await other_replica.close()
     winners = [r for r in results if isinstance(r, str)]
@@ -180,3 +183,78 @@ async def test_read_after_returns_the_log_in_position_order_from_a_position(db: 
     assert [e.message.ticket_id for e in everything] == ids
     assert [e.position for e in everything] == sorted(e.position for e in everything)
     assert rest == everything[2:]
+
+
+async def routed(db: TicketDatabase, ticket_id: uuid.UUID, queue: str, priority: int) -> None:
+    before = await history(db, ticket_id)
+    events = repository.recorded(
+        ticket_id,
+        before.ticket.route(
+            priority=priority, priority_rule="r", priority_reason="x", queue=queue, queue_rule="r", queue_reason="x"
+        ),
+        at=datetime.now(UTC),
+        correlation_id="corr",
+    )
+    async with db.writer.begin() as conn:
+        await repository.save(conn, [Change.of(before.ticket, events)])
+
+
+async def counted(db: TicketDatabase) -> list[tuple[str, int | None, str | None, int]]:
+    """The population as counting every row says it is (what the census did before there was one)."""
+    t = read_model.tickets
+    query = select(t.c.status, t.c.priority, t.c.queue, func.count()).group_by(t.c.status, t.c.priority, t.c.queue)
+    async with db.reader.connect() as conn:
+        return sorted(((s, p, q, n) for s, p, q, n in (await conn.execute(query)).all()), key=_kind_order)
+
+
+async def population(db: TicketDatabase) -> list[tuple[str, int | None, str | None, int]]:
+    async with db.reader.connect() as conn:
+        return sorted(await read_model.population(conn), key=_kind_order)
+
+
+def _kind_order(kind: tuple[str, int | None, str | None, int]) -> tuple[str, int, str]:
+    return kind[0], kind[1] or 0, kind[2] or ""
+
+
+async def test_the_population_follows_every_ticket_written_and_is_rebuilt_with_the_read_model(
+    db: TicketDatabase,
+) -> None:
+    ids = [await open_one(db, f"m-{i}") for i in range(6)]
+    await routed(db, ids[0], "network", 2)
+    await routed(db, ids[1], "network", 2)
+    await routed(db, ids[2], "printers", 4)
+    await routed(db, ids[2], "network", 1)  # moves from one kind to another
+    before = await history(db, ids[1])
+    async with db.writer.begin() as conn:
+        await repository.save(conn, [Change.of(before.ticket, claimed_by(before, "alice"))])
+    expected = [
+        ("in_progress", 2, "network", 1),
+        ("open", None, None, 3),
+        ("open", 1, "network", 1),
+        ("open", 2, "network", 1),
+    ]
+    assert await counted(db) == expected
+    assert await population(db) == expected
+    await repository.rebuild_read_model(db)
+    assert await population(db) == expected
+
+
+async def test_queues_say_how_many_wait_and_since_when_the_oldest_waits_whatever_its_priority(
+    db: TicketDatabase,
+) -> None:
+    ids = [await open_one(db, f"m-{i}") for i in range(4)]
+    for ticket_id, queue, priority in zip(ids, ["network", "network", "network", "printers"], [3, 1, 5, 2]):
+        await routed(db, ticket_id, queue, priority)
+    before = await history(db, ids[3])
+    async with db.writer.begin() as conn:
+        await repository.save(conn, [Change.of(before.ticket, claimed_by(before, "alice"))])
+    async with db.reader.connect() as conn:
+        opened = {
+            r.ticket_id: r.opened_at
+            for r in await conn.execute(select(read_model.tickets.c.ticket_id, read_model.tickets.c.opened_at))
+        }
+        queues = {q["queue"]: q for q in await read_model.queues(conn)}
+        oldest = await read_model.oldest_waiting(conn)
+    assert queues["network"] == {"queue": "network", "depth": 3, "oldest_opened_at": opened[ids[0]]}
+    assert queues["printers"] == {"queue": "printers", "depth": 0, "oldest_opened_at": None}
+    assert oldest == {"network": opened[ids[0]]}  # the first opened, though priority 1 waits ahead of it

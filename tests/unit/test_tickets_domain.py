@@ -194,7 +194,9 @@ def test_the_owner_resolves_with_a_resolution() -> None:
     ticket = new_ticket()
     ticket = ticket.applied(ticket.claim("alice"))
     events = ticket.resolve("alice", "Replaced the fuser")
-    assert events == [TicketResolvedData(number="HD-1", version=3, resolution="Replaced the fuser", resolved_by="alice")]
+    assert events == [
+        TicketResolvedData(number="HD-1", version=3, resolution="Replaced the fuser", resolved_by="alice")
+    ]
     assert ticket.applied(events).status is Status.RESOLVED
 
 
@@ -235,10 +237,17 @@ def test_escalating_an_unclaimed_ticket_moves_it_up_a_level_into_that_levels_que
     ticket = routed(new_ticket())
     events = ticket.escalate(level=2, queue="second-line", reason="no response within 15 minutes")
     assert events == [
-        TicketEscalatedData(number="HD-1", version=4, level=2, queue="second-line", reason="no response within 15 minutes")
+        TicketEscalatedData(
+            number="HD-1", version=4, level=2, queue="second-line", reason="no response within 15 minutes"
+        )
     ]
     escalated = ticket.applied(events)
-    assert (escalated.level, escalated.queue, escalated.status, escalated.assignee) == (2, "second-line", Status.OPEN, None)
+    assert (escalated.level, escalated.queue, escalated.status, escalated.assignee) == (
+        2,
+        "second-line",
+        Status.OPEN,
+        None,
+    )
 
 
 @pytest.mark.parametrize("level", [1, 2])
@@ -254,6 +263,27 @@ def test_escalating_a_claimed_ticket_records_nothing() -> None:
     ticket = new_ticket()
     ticket = ticket.applied(ticket.claim("alice"))
     assert ticket.escalate(level=2, queue="second-line", reason="late") == []
+
+
+def test_a_late_resolution_escalates_an_owned_ticket_which_stays_with_its_owner() -> None:
+    ticket = routed(new_ticket())
+    ticket = ticket.applied(ticket.claim("alice"))
+    events = ticket.escalate(level=2, queue="second-line", reason="resolution overdue", owned_too=True)
+    escalated = ticket.applied(events)
+    assert [type(e) for e in events] == [TicketEscalatedData]
+    assert (escalated.level, escalated.queue, escalated.status, escalated.assignee) == (
+        2,
+        "second-line",
+        Status.IN_PROGRESS,
+        "alice",
+    )
+
+
+def test_no_breach_escalates_a_resolved_or_merged_ticket() -> None:
+    ticket = new_ticket()
+    ticket = ticket.applied(ticket.claim("alice"))
+    ticket = ticket.applied(ticket.resolve("alice", "done"))
+    assert ticket.escalate(level=2, queue="second-line", reason="late", owned_too=True) == []
 
 
 def test_escalation_racing_a_resolution_records_nothing_rather_than_failing() -> None:
@@ -445,7 +475,10 @@ def test_a_ticket_reopens_within_the_window_back_to_its_owner() -> None:
 
 def test_a_ticket_does_not_reopen_after_the_window_or_before_it_is_finished() -> None:
     late = AT - WINDOW - timedelta(seconds=1)
-    assert violation(lambda: resolved().reopen(BOB, "x", now=AT, finished_at=late, window=WINDOW)) == "reopen_window_passed"
+    assert (
+        violation(lambda: resolved().reopen(BOB, "x", now=AT, finished_at=late, window=WINDOW))
+        == "reopen_window_passed"
+    )
     assert violation(lambda: claimed().reopen(BOB, "x", now=AT, finished_at=AT, window=WINDOW)) == "ticket_not_finished"
     assert violation(lambda: resolved().reopen(BOB, "", now=AT, finished_at=AT, window=WINDOW)) == "reason_required"
 
@@ -471,3 +504,154 @@ def test_a_lead_may_resolve_a_ticket_another_agent_owns() -> None:
     (event,) = ticket.resolve("lena", "fixed remotely", lead=True)
     assert isinstance(event, TicketResolvedData) and event.resolved_by == "lena"
     assert violation(lambda: ticket.resolve("bob", "fixed remotely")) == "only_owner_can_resolve"
+
+
+# --- merging and linking ----------------------------------------------------------------
+
+OTHER_ID = uuid.UUID("00000000-0000-4000-8000-000000000002")
+THIRD_ID = uuid.UUID("00000000-0000-4000-8000-000000000003")
+
+
+def another(ticket_id: uuid.UUID = OTHER_ID, number: str = "HD-2") -> Ticket:
+    return routed(Ticket.from_events(ticket_id, [open_ticket(number, incident(channel_message_id=number))]))
+
+
+def merged(source: Ticket, into: Ticket) -> tuple[Ticket, Ticket]:
+    mine, theirs = source.merge(Actor("alice"), into, "same outage")
+    return source.applied(mine), into.applied(theirs)
+
+
+def test_a_merged_ticket_is_terminal_and_its_target_records_what_it_received() -> None:
+    source, target = merged(routed(new_ticket()), another())
+    assert source.status is Status.MERGED and source.merged_into is not None
+    assert (source.merged_into.ticket_id, source.merged_into.number) == (OTHER_ID, "HD-2")
+    assert [(r.ticket_id, r.number) for r in target.merged_from] == [(TICKET_ID, "HD-1")]
+    assert (source.version, target.version) == (4, 4)
+    assert not source.accepts_reply()
+
+
+def test_merging_again_into_the_same_ticket_changes_nothing() -> None:
+    source, target = merged(routed(new_ticket()), another())
+    assert source.merge(Actor("bob"), target, "again") == ([], [])
+
+
+@pytest.mark.parametrize(
+    "setup, rule",
+    [
+        (lambda s, t: (s, s), "cannot_merge_into_itself"),
+        (lambda s, t: (merged(s, t)[0], another(THIRD_ID, "HD-3")), "ticket_already_merged"),
+        (lambda s, t: (s, merged(t, another(THIRD_ID, "HD-3"))[0]), "cannot_merge_into_merged_ticket"),
+        (lambda s, t: (s, _closed(t)), "cannot_merge_into_closed_ticket"),
+        (lambda s, t: (_closed(s), t), "ticket_closed"),
+    ],
+)
+def test_merge_rules_name_what_forbids_the_merge(setup: object, rule: str) -> None:
+    source, target = setup(routed(new_ticket()), another())  # type: ignore[operator]
+    assert violation(lambda: source.merge(Actor("lena", lead=True), target, "dup")) == rule
+
+
+def _closed(ticket: Ticket) -> Ticket:
+    ticket = ticket.applied(ticket.claim("alice"))
+    ticket = ticket.applied(ticket.resolve("alice", "done"))
+    return ticket.applied(ticket.close(Actor("alice")))
+
+
+def test_an_owned_ticket_is_merged_by_its_owner_or_a_lead_and_an_unowned_one_by_anyone() -> None:
+    owned = claimed("alice")
+    assert violation(lambda: owned.merge(Actor("bob"), another(), "dup")) == "only_owner_or_lead"
+    assert owned.merge(Actor("alice"), another(), "dup")[0]
+    assert owned.merge(Actor("lena", lead=True), another(), "dup")[0]
+    assert routed(new_ticket()).merge(Actor("bob"), another(), "dup")[0]
+    assert violation(lambda: owned.merge(Actor("alice"), another(), " ")) == "reason_required"
+
+
+def test_a_merged_ticket_takes_no_more_work() -> None:
+    source, _ = merged(routed(new_ticket()), another())
+    lead = Actor("lena", lead=True)
+    for attempt in (
+        lambda: source.claim("bob"),
+        lambda: source.resolve("lena", "done", lead=True),
+        lambda: source.release(lead),
+        lambda: source.add_note("bob", "hello", "internal"),
+        lambda: source.change_priority(lead, 1, "urgent"),
+        lambda: source.close(lead),
+        lambda: source.reopen(
+            lead, "no", now=datetime.now(UTC), finished_at=datetime.now(UTC), window=timedelta(days=1)
+        ),
+        lambda: source.link(lead, another(THIRD_ID, "HD-3"), "relates_to"),
+        lambda: source.customer_reply(channel=Channel.WEB, message_id="m", received_at=datetime.now(UTC), text="hi"),
+    ):
+        assert violation(attempt) == "ticket_merged"
+    # Routing, escalation and flags arriving late record nothing rather than fail.
+    assert source.route(**route_args(1, "network")) == []  # type: ignore[arg-type]
+    assert source.escalate(level=2, queue="second-line", reason="late") == []
+    assert source.flag("sla_warning", reason="late", raised_by="escalation") == []
+
+
+def test_a_link_is_recorded_on_both_tickets_with_the_inverse_kind() -> None:
+    parent, child = routed(new_ticket()), another()
+    mine, theirs = parent.link(Actor("alice"), child, "parent_of")
+    parent, child = parent.applied(mine), child.applied(theirs)
+    assert [(link.kind, link.number) for link in parent.links] == [("parent_of", "HD-2")]
+    assert [(link.kind, link.ticket_id) for link in child.links] == [("child_of", TICKET_ID)]
+    assert parent.link(Actor("bob"), child, "parent_of") == ([], [])  # linking twice changes nothing
+    assert child.link(Actor("bob"), parent, "child_of") == ([], [])  # nor from the other side
+
+
+@pytest.mark.parametrize(
+    "kind, inverse",
+    [("relates_to", "relates_to"), ("duplicate_of", "duplicated_by"), ("caused_by", "causes"), ("causes", "caused_by")],
+)
+def test_every_link_kind_has_its_inverse(kind: str, inverse: str) -> None:
+    _, theirs = routed(new_ticket()).link(Actor("alice"), another(), kind)
+    assert theirs[0].kind == inverse  # type: ignore[union-attr]
+
+
+def test_an_unlink_removes_the_link_from_both_tickets_and_a_missing_link_changes_nothing() -> None:
+    source, target = routed(new_ticket()), another()
+    mine, theirs = source.link(Actor("alice"), target, "caused_by")
+    source, target = source.applied(mine), target.applied(theirs)
+    mine, theirs = source.unlink(Actor("bob"), target, "caused_by")
+    source, target = source.applied(mine), target.applied(theirs)
+    assert (source.links, target.links) == (frozenset(), frozenset())
+    assert source.unlink(Actor("bob"), target, "caused_by") == ([], [])
+
+
+def test_link_rules_name_what_forbids_the_link() -> None:
+    ticket = routed(new_ticket())
+    assert violation(lambda: ticket.link(Actor("alice"), ticket, "relates_to")) == "cannot_link_to_itself"
+    assert violation(lambda: ticket.link(Actor("alice"), another(), "sibling_of")) == "link_kind_unknown"
+    gone, _ = merged(another(), another(THIRD_ID, "HD-3"))
+    assert violation(lambda: ticket.link(Actor("alice"), gone, "relates_to")) == "ticket_merged"
+
+
+def test_a_customer_replies_on_an_open_ticket_once_per_message_but_not_on_a_closed_one() -> None:
+    ticket = routed(new_ticket())
+    at = datetime.now(UTC)
+    (reply,) = ticket.customer_reply(channel=Channel.WEB, message_id="api:1", received_at=at, text="still broken")
+    ticket = ticket.applied([reply])
+    assert ticket.customer_reply(channel=Channel.WEB, message_id="api:1", received_at=at, text="still broken") == []
+    closed = _closed(ticket)
+    assert (
+        violation(lambda: closed.customer_reply(channel=Channel.WEB, message_id="api:2", received_at=at, text="hello?"))
+        == "ticket_closed"
+    )
+
+
+def test_a_ticket_claimed_resolved_and_reopened_in_one_run_of_events_goes_back_to_its_owner() -> None:
+    ticket = routed(new_ticket())
+    claim = ticket.claim("alice")
+    after_claim = ticket.applied(claim)
+    resolve = after_claim.resolve("alice", "done")
+    after_resolve = after_claim.applied(resolve)
+    now = datetime.now(UTC)
+    reopen = after_resolve.reopen(Actor("bob"), "back", now=now, finished_at=now, window=timedelta(days=1))
+    folded = ticket.applied([*claim, *resolve, *reopen])  # as a repository load folds a log
+    assert (
+        (folded.status, folded.assignee)
+        == (Status.IN_PROGRESS, "alice")
+        == (
+            after_resolve.applied(reopen).status,
+            after_resolve.applied(reopen).assignee,
+        )
+    )

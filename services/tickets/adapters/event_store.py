@@ -188,9 +188,7 @@ async def load_streams(conn: AsyncConnection, ticket_ids: Iterable[uuid.UUID]) -
     return dict(streams)
 
 
-async def load_stream_data(
-    conn: AsyncConnection, ticket_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, list[BaseModel]]:
+async def load_stream_data(conn: AsyncConnection, ticket_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[BaseModel]]:
     """Only the data of each ticket's events, in version order: what folding a ticket needs.
 
     Deciding a command needs the ticket, not its history; leaving the envelopes
@@ -234,21 +232,48 @@ async def read_rows_after(conn: AsyncConnection, position: int, limit: int) -> S
     return rows.all()
 
 
-async def read_all(conn: AsyncConnection, batch: int = 1000) -> AsyncIterator[Envelope[Any]]:
-    """Every event, ticket by ticket, in version order (for rebuilding read models)."""
-    result = await conn.stream(
-        select(ticket_events).order_by(ticket_events.c.ticket_id, ticket_events.c.version).execution_options(
-            yield_per=batch
-        )
-    )
-    async for row in result:
-        yield _message(row)
+@dataclass
+class StoredStream:
+    """One ticket's whole stream as folding needs it: the events' data, and when the first and last happened."""
+
+    ticket_id: uuid.UUID
+    data: list[BaseModel]
+    first_at: datetime
+    last_at: datetime
 
 
-async def count_after(conn: AsyncConnection, position: int, cap: int = 1_000_000) -> int:
-    """How many events lie after ``position`` (counted up to ``cap``, to stay cheap)."""
-    later = select(ticket_events.c.position).where(ticket_events.c.position > position).limit(cap).subquery()
-    return (await conn.execute(select(func.count()).select_from(later))).scalar_one()
+async def read_all_streams(conn: AsyncConnection, batch: int = 5000) -> AsyncIterator[StoredStream]:
+    """Every ticket's stream, in version order (for rebuilding read models).
+
+    Only the data is parsed, not whole messages: checking every envelope again
+    was most of a rebuild's time, and folding needs none of it.
+    """
+    columns = (ticket_events.c.ticket_id, ticket_events.c.type, ticket_events.c.schema_version, ticket_events.c.data)
+    query = select(*columns, ticket_events.c.occurred_at).order_by(ticket_events.c.ticket_id, ticket_events.c.version)
+    result = await conn.stream(query.execution_options(yield_per=batch))
+    stream: StoredStream | None = None
+    async for rows in result.partitions():  # a batch at a time: row by row, the async hand-over cost more than the row
+        for ticket_id, type_, schema_version, data, occurred_at in rows:
+            parsed = _data_model(MESSAGE_TYPES[(type_, schema_version)]).model_validate_json(data)
+            if stream is None or stream.ticket_id != ticket_id:
+                if stream is not None:
+                    yield stream
+                stream = StoredStream(ticket_id, [], occurred_at, occurred_at)
+            stream.data.append(parsed)
+            stream.last_at = occurred_at
+    if stream is not None:
+        yield stream
+
+
+async def count_after(conn: AsyncConnection, position: int) -> int:
+    """How many events lie after ``position``: the newest position less it, one look into the key.
+
+    Counting the events instead read every one of them, each time the relay's lag
+    is measured, most when the relay is furthest behind. A PostgreSQL sequence
+    skips the positions of rolled-back appends, so this can overstate by those.
+    """
+    newest = (await conn.execute(select(func.max(ticket_events.c.position)))).scalar_one()
+    return max(0, (newest or 0) - position)
 
 
 def _message(row: Any) -> Envelope[Any]:

@@ -4,10 +4,31 @@ It is never the truth, only the log folded: the repository writes a ticket's
 row in the same transaction that appends its events (so it is exactly as
 current as the log), and :func:`services.tickets.adapters.repository.rebuild_read_model`
 can throw it away and fold it again from the log.
+
+``ticket_population`` counts the rows by status, priority and queue, kept in
+the same writes: the census and the queue list read it instead of counting
+every ticket, which grew with the read model (a full scan every census).
+
+Search (``?q=``) reads ``search_text``: subject, description and public notes
+(never internal notes), case- and accent-folded here in Python, so that both
+databases see the same words. On PostgreSQL it is full-text search over a GIN
+index on ``to_tsvector('simple', search_text)`` ('simple': no stemming and no
+stop words, so names, codes and product words match as typed), with the web
+search syntax of ``websearch_to_tsquery`` ("quoted phrase", ``or``, ``-word``);
+a query of plain words also matches its last word as a prefix, for a client
+that searches as the agent types. On SQLite (the embedded, single-desk default)
+it is a LIKE per word: every word must appear (a prefix or part of a longer
+word counts), ``-word`` must not; quotes and ``or`` are not interpreted. FTS5
+would need a virtual table kept in step by triggers outside the table metadata
+(and the migrations) for a database that holds one small desk's tickets; LIKE
+is exact about what it matches and needs nothing more.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,16 +46,24 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    false,
     func,
     insert,
+    literal_column,
+    not_,
     select,
+    text,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from runtime.database import UtcDateTime
+from runtime.database import UtcDateTime, dialect_insert
 from services.tickets.adapters.database import metadata
 from services.tickets.domain import Status, Ticket
+
+_INDEXED_WORDS = "to_tsvector('simple'::regconfig, search_text)"
+NO_PRIORITY, NO_QUEUE = 0, ""  # how the population writes "not prioritised yet" and "in no queue yet" in its key
 
 tickets = Table(
     "tickets",
@@ -59,16 +88,36 @@ tickets = Table(
     Column("resolution", Text),
     Column("resolved_by", String(200)),
     Column("flags", JSON, nullable=False, default=list),
-    # Subject, description and public notes, case-folded: what ?q= searches (LIKE; a full-text index later).
+    # Subject, description and public notes, case- and accent-folded: what ?q= searches (see list_tickets).
     Column("search_text", Text, nullable=False, default=""),
     # The line of a queue: unclaimed tickets, most urgent first, then oldest first.
-    Index("ix_tickets_queue_line", "queue", "status", "priority", "opened_at"),
+    # (number last: the line's order is total, so a LIMIT reads only the head of the index, nothing is sorted)
+    Index("ix_tickets_queue_line", "queue", "status", "priority", "opened_at", "number"),
     Index("ix_tickets_status_opened", "status", "opened_at"),
     Index("ix_tickets_opened", "opened_at"),
     Index("ix_tickets_customer", "customer_id", "opened_at"),
     Index("ix_tickets_assignee", "assignee", "status"),
     # One ticket per channel message: how a channel finds the ticket its contact opened.
     Index("ix_tickets_channel_message", "channel", "channel_message_id", unique=True),
+    # Full-text search on PostgreSQL (SEARCH_DOCUMENT below); SQLite searches with LIKE (see the module docstring).
+    Index("ix_tickets_search", text(_INDEXED_WORDS), postgresql_using="gin").ddl_if(dialect="postgresql"),
+)
+
+# The words of a ticket as PostgreSQL's full-text search sees them: this very expression is
+# what ix_tickets_search indexes, which is how the planner knows that index answers a search.
+_SIMPLE = literal_column("'simple'::regconfig")
+SEARCH_DOCUMENT = postgresql.to_tsvector(_SIMPLE, tickets.c.search_text)
+
+# How many tickets there are of each status, priority and queue, kept by every write of the rows
+# above: the census and the queue list read these few hundred rows instead of counting a million.
+# A kind that emptied keeps its row at 0 (the queue list shows every queue that ever held a ticket).
+ticket_population = Table(
+    "ticket_population",
+    metadata,
+    Column("status", String(20), primary_key=True),
+    Column("priority", Integer, primary_key=True),  # NO_PRIORITY: not prioritised yet
+    Column("queue", String(100), primary_key=True),  # NO_QUEUE: in no queue yet
+    Column("tickets", Integer, nullable=False),
 )
 
 
@@ -110,22 +159,95 @@ def _changing(ticket: Ticket, updated_at: datetime) -> dict[str, Any]:
 
 
 def search_text(ticket: Ticket) -> str:
-    return "\n".join([ticket.subject, ticket.description, *ticket.public_notes]).casefold()
+    return folded("\n".join([ticket.subject, ticket.description, *ticket.public_notes]))
+
+
+# The combining diacritical marks (U+0300..U+036F and the blocks that extend them): what NFKD
+# splits off é, ñ, ø... Other scripts' combining signs are letters of their words and stay.
+_DIACRITICS = dict.fromkeys(
+    c
+    for start, end in ((0x300, 0x370), (0x1AB0, 0x1B00), (0x1DC0, 0x1E00), (0x20D0, 0x2100), (0xFE20, 0xFE30))
+    for c in range(start, end)
+)
+
+
+def folded(words: str) -> str:
+    """``Résumé`` → ``resume``: what a ticket's text and a query are both reduced to before they meet."""
+    if words.isascii():
+        return words.lower()  # most text; the same as casefold() there, and ten times cheaper than the rest
+    return unicodedata.normalize("NFKD", words).translate(_DIACRITICS).casefold()
 
 
 async def insert_rows(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         await conn.execute(insert(tickets), list(rows))
+        await _count(conn, Counter(_kind(r) for r in rows))
 
 
 async def update_rows(conn: AsyncConnection, changed: Sequence[dict[str, Any]]) -> None:
     """Update changed tickets (each as :func:`changes` gives it) by primary key, in one executemany."""
-    if changed:
-        await conn.execute(update(tickets).where(tickets.c.ticket_id == bindparam("key_ticket_id")), list(changed))
+    if not changed:
+        return
+    ids = [c["key_ticket_id"] for c in changed]
+    kinds = select(tickets.c.status, tickets.c.priority, tickets.c.queue).where(tickets.c.ticket_id.in_(ids))
+    moved = Counter(_kind(c) for c in changed)
+    moved.subtract(_kind(r._mapping) for r in await conn.execute(kinds))
+    await conn.execute(update(tickets).where(tickets.c.ticket_id == bindparam("key_ticket_id")), list(changed))
+    await _count(conn, moved)
 
 
 async def clear(conn: AsyncConnection) -> None:
     await conn.execute(delete(tickets))
+    await conn.execute(delete(ticket_population))
+
+
+# --- the population: how many tickets of each kind --------------------------------------
+
+
+def _kind(row: Any) -> tuple[str, int, str]:
+    return row["status"], row["priority"] or NO_PRIORITY, row["queue"] or NO_QUEUE
+
+
+async def _count(conn: AsyncConnection, delta: Counter[tuple[str, int, str]]) -> None:
+    """Add ``delta`` (tickets come and go by kind) to the population, in one upsert."""
+    rows = [{"status": s, "priority": p, "queue": q, "tickets": n} for (s, p, q), n in sorted(delta.items()) if n]
+    if rows:
+        upsert = dialect_insert(conn.dialect.name)(ticket_population)
+        added = upsert.on_conflict_do_update(
+            index_elements=["status", "priority", "queue"],
+            set_={"tickets": ticket_population.c.tickets + upsert.excluded.tickets},
+        )
+        await conn.execute(added, rows)
+
+
+async def population(conn: AsyncConnection) -> list[tuple[str, int | None, str | None, int]]:
+    """(status, priority, queue, tickets) of every kind of ticket there is: what the census reports."""
+    query = select(ticket_population).where(ticket_population.c.tickets > 0)
+    return [
+        (r.status, r.priority or None, r.queue or None, r.tickets)
+        for r in await conn.execute(query.order_by(*ticket_population.primary_key))
+    ]
+
+
+async def oldest_waiting(conn: AsyncConnection) -> dict[str, datetime]:
+    """When the oldest ticket waiting in each queue was opened (queues nobody waits in are left out).
+
+    One look into the queue line's index per queue and priority that has someone
+    waiting (the population says which), instead of reading every waiting ticket.
+    """
+    waiting = select(ticket_population.c.queue, ticket_population.c.priority).where(
+        ticket_population.c.status == Status.OPEN.value,
+        ticket_population.c.queue != NO_QUEUE,
+        ticket_population.c.tickets > 0,
+    )
+    oldest: dict[str, datetime] = {}
+    for queue, priority in (await conn.execute(waiting)).all():
+        same_priority = tickets.c.priority.is_(None) if priority == NO_PRIORITY else tickets.c.priority == priority
+        first = select(func.min(tickets.c.opened_at)).where(_waiting_in(queue), same_priority)
+        opened_at = (await conn.execute(first)).scalar_one()
+        if opened_at is not None and (queue not in oldest or opened_at < oldest[queue]):
+            oldest[queue] = opened_at
+    return oldest
 
 
 @dataclass(frozen=True)
@@ -169,8 +291,7 @@ async def list_tickets(conn: AsyncConnection, q: TicketQuery) -> list[dict[str, 
         if before is not None:
             query = query.where(column < before)
     if q.text:
-        pattern = "%" + _escape_like(q.text.casefold()) + "%"
-        query = query.where(tickets.c.search_text.like(pattern, escape="\\"))
+        query = query.where(_matching(conn.dialect.name, folded(q.text)))
     if q.after is not None:
         opened_at, number = q.after
         query = query.where(
@@ -179,8 +300,35 @@ async def list_tickets(conn: AsyncConnection, q: TicketQuery) -> list[dict[str, 
     return [dict(r._mapping) for r in await conn.execute(query)]
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+# A word as both searches know it: letters and digits (underscore and punctuation separate words).
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _matching(dialect: str, query: str) -> Any:
+    """The condition a ticket's ``search_text`` meets when it matches the (folded) ``query``."""
+    if not _WORD.search(query):
+        return false()  # nothing searchable (punctuation only): nothing matches, on both databases
+    if dialect == "postgresql":
+        return SEARCH_DOCUMENT.op("@@")(_tsquery(query))
+    condition = None
+    for token in query.split():
+        excluded = token.startswith("-")
+        for word in _WORD.findall(token):
+            like = tickets.c.search_text.like(f"%{word}%")  # a word has no % or _ to escape
+            term = not_(like) if excluded else like
+            condition = term if condition is None else condition & term
+    return condition
+
+
+def _tsquery(query: str) -> Any:
+    """``websearch_to_tsquery``; for plain words, the last one also as a prefix (``'dro':*`` finds "drops")."""
+    words = query.split()
+    # Only a query of plain words: in one with "quotes", -word or "or", the last word means what the syntax says.
+    if "or" in words or not all(_WORD.fullmatch(word) for word in words):
+        return postgresql.websearch_to_tsquery(_SIMPLE, query)
+    *before, last = words
+    prefix = postgresql.to_tsquery(_SIMPLE, last + ":*")  # a word holds no tsquery operators
+    return postgresql.websearch_to_tsquery(_SIMPLE, " ".join(before)).op("&&")(prefix) if before else prefix
 
 
 def _waiting_in(queue: str) -> Any:
@@ -212,18 +360,16 @@ async def take_head_of_line(conn: AsyncConnection, queue: str) -> Any | None:
 
 async def queues(conn: AsyncConnection) -> list[dict[str, Any]]:
     """Every queue that has ever held a ticket: how many wait in it, and since when the oldest waits."""
-    is_waiting = tickets.c.status == Status.OPEN.value
-    query = (
-        select(
-            tickets.c.queue,
-            func.count(case((is_waiting, 1))).label("depth"),
-            func.min(case((is_waiting, tickets.c.opened_at))).label("oldest_opened_at"),
-        )
-        .where(tickets.c.queue.is_not(None))
-        .group_by(tickets.c.queue)
-        .order_by(tickets.c.queue)
+    is_waiting = ticket_population.c.status == Status.OPEN.value
+    depths = (
+        select(ticket_population.c.queue, func.sum(case((is_waiting, ticket_population.c.tickets), else_=0)))
+        .where(ticket_population.c.queue != NO_QUEUE)
+        .group_by(ticket_population.c.queue)
+        .order_by(ticket_population.c.queue)
     )
-    return [dict(r._mapping) for r in await conn.execute(query)]
+    rows = (await conn.execute(depths)).all()
+    oldest = await oldest_waiting(conn)
+    return [{"queue": queue, "depth": depth, "oldest_opened_at": oldest.get(queue)} for queue, depth in rows]
 
 
 async def number_of(conn: AsyncConnection, ticket_id: Any) -> str:

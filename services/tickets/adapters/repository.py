@@ -12,41 +12,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.envelope import Envelope, new_envelope
-from contracts.tickets import (
-    TicketAssigned,
-    TicketAssignedData,
-    TicketClaimed,
-    TicketClaimedData,
-    TicketClosed,
-    TicketClosedData,
-    TicketCustomerReplied,
-    TicketCustomerRepliedData,
-    TicketEscalated,
-    TicketEscalatedData,
-    TicketFlagged,
-    TicketFlaggedData,
-    TicketNoteAdded,
-    TicketNoteAddedData,
-    TicketOpened,
-    TicketOpenedData,
-    TicketPrioritised,
-    TicketPrioritisedData,
-    TicketReleased,
-    TicketReleasedData,
-    TicketReopened,
-    TicketReopenedData,
-    TicketResolved,
-    TicketResolvedData,
-    TicketRouted,
-    TicketRoutedData,
-    TicketStatusChanged,
-    TicketStatusChangedData,
-)
+from contracts.tickets import MESSAGE_OF_DATA
 from runtime.logs import get_logger
 from services.tickets.adapters import event_store, read_model
 from services.tickets.adapters.database import TicketDatabase
@@ -54,22 +25,7 @@ from services.tickets.domain import Ticket, TicketEvent
 
 log = get_logger("tickets.repository")
 
-MESSAGE_OF: dict[type[TicketEvent], type[Envelope[Any]]] = {
-    TicketOpenedData: TicketOpened,
-    TicketPrioritisedData: TicketPrioritised,
-    TicketRoutedData: TicketRouted,
-    TicketClaimedData: TicketClaimed,
-    TicketResolvedData: TicketResolved,
-    TicketEscalatedData: TicketEscalated,
-    TicketAssignedData: TicketAssigned,
-    TicketFlaggedData: TicketFlagged,
-    TicketCustomerRepliedData: TicketCustomerReplied,
-    TicketReleasedData: TicketReleased,
-    TicketNoteAddedData: TicketNoteAdded,
-    TicketStatusChangedData: TicketStatusChanged,
-    TicketClosedData: TicketClosed,
-    TicketReopenedData: TicketReopened,
-}
+REBUILD_FLUSH_ROWS = 1000
 
 
 @dataclass(frozen=True)
@@ -137,7 +93,7 @@ def recorded(
     """Wrap a decision's events in envelopes: caused by ``cause`` (a message) or by an agent."""
     return [
         new_envelope(
-            MESSAGE_OF[type(event)],
+            MESSAGE_OF_DATA[type(event)],
             event,
             ticket_id=ticket_id,
             causation=cause,
@@ -177,37 +133,48 @@ async def save(conn: AsyncConnection, changes: Sequence[Change]) -> None:
     await read_model.update_rows(conn, [read_model.changes(c.ticket, c.last_at) for c in moved])
 
 
-async def rebuild_read_model(db: TicketDatabase, *, progress_every: int = 10_000) -> int:
+class RebuildProgress(Protocol):
+    """What a rebuild reports as it goes (the command's bar or log lines)."""
+
+    def start(self, events: int) -> None: ...
+    def advance(self, events: int, tickets: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+async def rebuild_read_model(db: TicketDatabase, progress: RebuildProgress | None = None) -> int:
     """Throw the read model away and fold it again from the log; returns the tickets written.
 
     One transaction: readers see the old read model until the new one is complete.
     Appenders wait meanwhile (SQLite's write lock, PostgreSQL's append lock), so
     no event can slip in between the log read here and the rows written here.
     """
-    written = 0
+    written = events = 0
     async with db.writer.begin() as conn:
         await event_store.lock_for_append(conn)
+        if progress is not None:
+            progress.start(await event_store.count_after(conn, 0))
         await read_model.clear(conn)
         rows: list[dict[str, Any]] = []
-        stream: list[Envelope[Any]] = []
-        async for message in event_store.read_all(conn):
-            if stream and message.ticket_id != stream[0].ticket_id:
-                rows.append(TicketHistory.of(stream[0].ticket_id, stream).read_model_row())  # type: ignore[arg-type]
-                stream = []
-            stream.append(message)
-            if len(rows) >= 500:
-                written += await _flush(conn, rows, written, progress_every)
-        if stream:
-            rows.append(TicketHistory.of(stream[0].ticket_id, stream).read_model_row())  # type: ignore[arg-type]
-        written += await _flush(conn, rows, written, progress_every)
+        async for stream in event_store.read_all_streams(conn):
+            ticket = Ticket.from_events(stream.ticket_id, stream.data)  # type: ignore[arg-type]
+            rows.append(read_model.row(ticket, stream.first_at, stream.last_at))
+            events += len(stream.data)
+            if len(rows) >= REBUILD_FLUSH_ROWS:
+                written += await _flush(conn, rows, events, progress)
+                events = 0
+        written += await _flush(conn, rows, events, progress)
+    if progress is not None:
+        progress.finish()
     log.info("read model rebuilt", tickets=written)
     return written
 
 
-async def _flush(conn: AsyncConnection, rows: list[dict[str, Any]], done: int, progress_every: int) -> int:
+async def _flush(
+    conn: AsyncConnection, rows: list[dict[str, Any]], events: int, progress: RebuildProgress | None
+) -> int:
     count = len(rows)
     await read_model.insert_rows(conn, rows)
     rows.clear()
-    if count and (done + count) // progress_every > done // progress_every:
-        log.info("rebuilding read model", tickets=done + count)
+    if progress is not None:
+        progress.advance(events, count)
     return count

@@ -1,0 +1,132 @@
+"""What the ticket API reads and writes: the representations it answers with and the bodies it takes.
+
+Their names are the schema names in the OpenAPI document (docs/tickets-openapi.json),
+which the Python client's models (clients/python) are checked against.
+"""
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from contracts.sla import Deadline
+from contracts.tickets import LinkKind
+from services.tickets.domain import Status
+
+
+class HistoryEntry(BaseModel):
+    event_id: uuid.UUID
+    type: str
+    version: int
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+class TicketView(BaseModel):
+    ticket_id: uuid.UUID
+    number: str
+    version: int
+    status: Status
+    subject: str
+    description: str
+    channel: str
+    channel_message_id: str = Field(description="The channel's own id of the contact that opened the ticket.")
+    customer: dict[str, Any]
+    components: list[str]
+    priority: int | None
+    queue: str | None = Field(description="The queue it waits in; always null for customers.")
+    level: int
+    assignee: str | None = Field(description="The owner; always null for customers.")
+    opened_at: datetime
+    updated_at: datetime
+    resolution: str | None
+    resolved_by: str | None
+    flags: list[str] = Field(description="Flags raised on the ticket (e.g. sla_warning), sorted; empty for customers.")
+
+
+class LinkView(BaseModel):
+    kind: LinkKind = Field(description="How this ticket relates to the other: this ticket <kind> that one.")
+    ticket_id: uuid.UUID
+    number: str
+
+
+class TicketRefView(BaseModel):
+    ticket_id: uuid.UUID
+    number: str
+
+
+class TicketDetail(TicketView):
+    links: list[LinkView] = Field(description="Links to other tickets (empty for customers).")
+    merged_into: TicketRefView | None = Field(description="The ticket this one was merged into (status merged).")
+    history: list[HistoryEntry] = Field(
+        description="Every event of the ticket, oldest first (a customer's: the events a customer sees)."
+    )
+
+
+class TicketList(BaseModel):
+    tickets: list[TicketView]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as ?cursor= for the next page; null on the last page."
+    )
+
+
+class QueueSummary(BaseModel):
+    queue: str
+    depth: int = Field(description="Tickets waiting in the queue for an agent (open, unclaimed).")
+    oldest_opened_at: datetime | None = Field(description="When the longest-waiting ticket was opened.")
+    oldest_age_s: float | None = Field(description="How long the longest-waiting ticket has waited, in seconds.")
+
+
+class QueueList(BaseModel):
+    queues: list[QueueSummary]
+
+
+class TicketDeadlines(BaseModel):
+    ticket_id: uuid.UUID
+    number: str
+    policy: str | None = Field(description="The SLA policy that applies; null until escalation has published one.")
+    calendar: str | None = Field(description="The business-hours calendar the deadlines count in.")
+    deadlines: list[Deadline]
+    as_of: datetime | None = Field(description="When escalation computed these deadlines.")
+
+
+class Resolution(BaseModel):
+    resolution: str = Field(max_length=20_000, description="What was done: the customer is told this.")
+
+
+class Note(BaseModel):
+    text: str = Field(max_length=20_000)
+    visibility: Literal["internal", "public"] = Field(
+        default="internal",
+        description="'public' notes are e-mailed to the customer; 'internal' ones never shown. "
+        "A customer's note is always a public reply (recorded as ticket.customer_replied).",
+    )
+
+
+class StatusChange(BaseModel):
+    status: Literal["in_progress", "waiting_on_customer", "waiting_on_third_party"]
+
+
+class PriorityChange(BaseModel):
+    priority: int = Field(ge=1, le=5, description="1 is the most urgent.")
+    reason: str = Field(max_length=5_000, description="Why routing's priority is overridden (recorded).")
+
+
+class QueueMove(BaseModel):
+    queue: str = Field(min_length=1, max_length=100)
+    reason: str = Field(max_length=5_000)
+
+
+class Reopening(BaseModel):
+    reason: str = Field(max_length=5_000, description="Why the ticket is not done after all.")
+
+
+class Merge(BaseModel):
+    into: str = Field(min_length=1, max_length=100, description="The ticket (id or number) to merge this one into.")
+    reason: str = Field(max_length=5_000, description="Why (recorded on both tickets).")
+
+
+class LinkRequest(BaseModel):
+    target: str = Field(min_length=1, max_length=100, description="The other ticket (id or number).")
+    kind: LinkKind = Field(description="This ticket <kind> the target; the target records the inverse.")
