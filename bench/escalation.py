@@ -4,9 +4,10 @@ The store is filled with ``--open`` pending level-1 deadlines (the SLA clocks
 of unclaimed tickets): ``--due`` of them fall due over ``--window`` seconds
 after the service has started, the rest far in the future. Then the real
 service (``python -m services.escalation``, real Kafka) runs until every due
-one has fired. The fire lag of a deadline is the moment the timer marked it
-fired (after Kafka acknowledged its command and notification) minus its due
-time. Peak memory is the service process's VmHWM.
+one has fired. The fire lag of a deadline is the moment its escalation
+command went to Kafka (the record's timestamp on the commands topic; the timer
+stores its decision first, then publishes) minus its due time. Peak memory is
+the service process's VmHWM.
 
 Needs a broker: ``KAFKA_BOOTSTRAP_SERVERS`` (``eval "$(scripts/infra env)"``).
 Last line of output: one JSON object.
@@ -27,11 +28,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from aiokafka import AIOKafkaConsumer
 
+from contracts.commands import EscalateTicket
+from contracts.registry import parse_message
+from contracts.topics import TICKET_COMMANDS_TOPIC
 from devtools.processes import free_port
 from runtime.topics_admin import ensure_topics
-from services.escalation.adapters.store import DeadlineStore, deadlines
+from services.escalation.adapters.store import DeadlineStore
 from services.escalation.domain.deadline import Deadline, DeadlineState
 
 CHUNK = 5_000
@@ -59,14 +63,29 @@ async def fill(url: str, rows: list[Deadline]) -> None:
         await store.close()
 
 
-async def fired_lags(url: str) -> list[float]:
+async def fired_lags(bootstrap: str, prefix: str, expected: int) -> list[float]:
+    """From each escalation's deadline to its command's timestamp on the commands topic, in seconds."""
+    consumer = AIOKafkaConsumer(TICKET_COMMANDS_TOPIC.qualified(prefix), bootstrap_servers=bootstrap,
+                                group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    lags: list[float] = []
+    try:
+        end = time.monotonic() + 30
+        while len(lags) < expected and time.monotonic() < end:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    command = parse_message(record.value)
+                    if isinstance(command, EscalateTicket):
+                        lags.append(record.timestamp / 1000 - command.data.deadline.timestamp())
+    finally:
+        await consumer.stop()
+    return sorted(lags)
+
+
+async def unsent(url: str) -> int:
     store = DeadlineStore(url)
     try:
-        query = select(deadlines.c.due_at, deadlines.c.updated_at).where(
-            deadlines.c.state == DeadlineState.FIRED.value
-        )
-        async with store.reader.connect() as conn:
-            return sorted((r.updated_at - r.due_at).total_seconds() for r in await conn.execute(query))
+        return len(await store.unsent())
     finally:
         await store.close()
 
@@ -112,13 +131,13 @@ async def main(args: argparse.Namespace) -> dict[str, float | int]:
                 if service.poll() is not None:
                     raise SystemExit(f"the service exited with {service.returncode}")
                 window_over = datetime.now(UTC) > start + timedelta(seconds=args.window + 2)
-                if window_over and await pending(url) <= open_timers - args.due:
+                if window_over and await pending(url) <= open_timers - args.due and await unsent(url) == 0:
                     break
             peak = peak_rss_mb(service.pid)
         finally:
             service.send_signal(signal.SIGTERM)
             service.wait(timeout=30)
-        lags = await fired_lags(url)
+        lags = await fired_lags(bootstrap, prefix, args.due)
     return {
         "open_timers": open_timers,
         "fired": len(lags),

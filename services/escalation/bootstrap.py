@@ -25,10 +25,15 @@ DESCRIPTION = (
 )
 
 
+def escalation_policy(settings: Settings) -> EscalationPolicy:
+    """The levels and SLA policies files, read and checked (ConfigError names the file and line)."""
+    override = timedelta(seconds=settings.unclaimed_after_s) if settings.unclaimed_after_s else None
+    return EscalationPolicy(load_levels(settings.levels_file), override, load_policies(settings.policies_file))
+
+
 def build(common: CommonSettings, settings: Settings, *, clock: Clock | None = None) -> Service:
     clock = clock or SystemClock()
-    override = timedelta(seconds=settings.unclaimed_after_s) if settings.unclaimed_after_s else None
-    policy = EscalationPolicy(load_levels(settings.levels_file), override, load_policies(settings.policies_file))
+    policy = escalation_policy(settings)
     service = Service("escalation", common, settings, description=DESCRIPTION)
     store = DeadlineStore(settings.database_url)
     service.on_startup(store.create_schema)

@@ -1,12 +1,21 @@
 """The timer: sends the warnings and escalations whose time has come.
 
-Each pass takes the tickets with something due (at most a batch), decides for
-each what to send (``breaches.on_time``), publishes it all, waits until Kafka
-has acknowledged every message, and only then stores the tickets' deadlines
-with the warnings and breaches counted. A crash in between republishes the
-same messages with the same ids (they name the ticket and the level, or the
-warning), which the ticket service and notify apply once: a ticket never
-reaches the same level twice.
+Each pass takes the tickets with something due (at most a batch) and decides
+for each what to send (``breaches.on_time``). It stores the decision first:
+the deadlines with the warnings and breaches counted (a compare-and-set on
+each row's revision) and, in the same transaction, the messages in the
+outbox. Only then does it publish them, wait until Kafka has acknowledged
+every one, and delete their outbox rows. So a breach is recorded as handled
+before anything about it leaves, and:
+
+- a row the consumer changed meanwhile (a claim, a ``ticket.escalated``) is
+  not stored and nothing is sent for it: the next pass decides again from
+  the consumer's version. A breach is never sent once, lost, then sent one
+  level higher;
+- a crash after storing leaves the messages in the outbox: the next process
+  sends them on its first pass (and any replica after ``RESEND_AFTER``),
+  with the same ids (they name the ticket and the level, or the warning),
+  which the ticket service and notify apply once.
 
 An escalation is ``command.escalate_ticket`` (the ticket moves to the level's
 queue), then, when the level names an on-call agent, ``command.assign_ticket``
@@ -18,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from contracts.commands import (
     AssignTicket,
@@ -55,6 +64,9 @@ from services.escalation.sla_deadlines import deadlines_changed
 
 log = get_logger("services.escalation.timer")
 
+RESEND_AFTER = timedelta(seconds=30)
+"""Outbox rows older than this are sent again by any pass: their pass failed or its process died."""
+
 
 class EscalationTimer:
     def __init__(
@@ -73,28 +85,45 @@ class EscalationTimer:
         self._clock = clock
         self._interval_s = interval_s
         self._batch = batch
+        self._resumed = False  # the first pass sends everything left in the outbox
 
     async def run(self) -> None:
-        """The worker loop: a pass, then a pause (none while a full batch shows more are waiting)."""
+        """The worker loop: a pass, then a pause (none while a full batch stored shows more are waiting)."""
         while True:
-            taken = await self.fire_due()
+            stored = await self.fire_due()
             OPEN_TIMERS.set(await self._store.pending_count())
-            if taken < self._batch:
+            if stored < self._batch:  # rows taken but not stored (moved by the consumer) wait for the next pass
                 await asyncio.sleep(self._interval_s)
 
     async def fire_due(self) -> int:
-        """One pass: send every warning and escalation due (up to a batch of tickets); the number taken."""
+        """One pass: send every warning and escalation due (up to a batch of tickets); the number stored."""
+        await self.send_unsent()
         now = self._clock.now()
         due = await self._store.due(now, self._batch)
-        steps = [on_time(d, self._policy, now) for d in due]
-        messages = [m for step in steps for m in self._messages(step, now)]
+        steps = [step for step in (on_time(d, self._policy, now) for d in due) if step.after != step.before]
+        decided = {step.before.ticket_id: self._messages(step, now) for step in steps}
+        stored = await self._store.settle([(s.before, s.after) for s in steps], now, decided)
+        await self._send([m for ticket_id in stored for m in decided[ticket_id]])
+        for step in steps:
+            if step.before.ticket_id in stored:  # a step the consumer overtook is neither sent nor counted
+                _record(step, now)
+        return len(stored)
+
+    async def send_unsent(self) -> int:
+        """Send what a failed pass left in the outbox: all of it on this process's first pass (the one
+        before crashed), later only what is older than ``RESEND_AFTER`` (a replica's pass may be sending it)."""
+        stored_before = None if not self._resumed else self._clock.now() - RESEND_AFTER
+        self._resumed = True
+        unsent = await self._store.unsent(stored_before)
+        if unsent:
+            log.info("sending what a failed pass stored", messages=len(unsent))
+            await self._send(unsent)
+        return len(unsent)
+
+    async def _send(self, messages: list[Outgoing]) -> None:
         if messages:
             await self._publisher.publish_all(messages)
-        # Stored only once Kafka has them all (a step that changes nothing is not written).
-        await self._store.settle([(s.before, s.after) for s in steps if s.after != s.before], now)
-        for step in steps:
-            _record(step, now)
-        return len(due)
+            await self._store.sent([m.message.event_id for m in messages])
 
     def _messages(self, step: Step, now: datetime) -> list[Outgoing]:
         out = [m for w in step.warnings for m in warning_messages(w, now)]
@@ -122,7 +151,11 @@ def escalation_messages(escalation: Escalation, now: datetime) -> list[Outgoing]
         occurred_at=now,
         correlation_id=correlation_id,
         data=EscalateTicketData(
-            level=level.number, queue=escalation.to_queue, reason=escalation.reason, deadline=escalation.due_at
+            level=level.number,
+            queue=escalation.to_queue,
+            reason=escalation.reason,
+            deadline=escalation.due_at,
+            targets=[target.value for target in escalation.targets],
         ),
     )
     context = {

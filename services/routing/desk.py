@@ -25,6 +25,7 @@ from contracts.tickets import (
     TicketClaimed,
     TicketCustomerReplied,
     TicketEscalated,
+    TicketMerged,
     TicketOpened,
     TicketPrioritised,
     TicketResolved,
@@ -125,7 +126,7 @@ class Desk:
                 view.claimed = True
             case TicketAssigned():
                 self._hold(view, event.data.agent_id)
-            case TicketResolved():
+            case TicketResolved() | TicketMerged():  # merged: its work goes on in the other ticket
                 if view.open:
                     self.roster.hold(view.holder, -1)
                 view.open = False

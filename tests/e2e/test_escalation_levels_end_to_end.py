@@ -3,7 +3,8 @@ in-process (their own ``build()``), notify sending to a real SMTP server and a r
 
 Escalation runs on a clock the test moves, so its one-minute targets pass in an instant; tickets and notify
 run on the wall clock. Escalation is restarted between the first warning and the first breach: nothing is
-lost and nothing is sent twice.
+lost and nothing is sent twice. A claimed ticket whose resolution target passes moves up a level and keeps
+its owner.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from contracts.commands import RouteTicket, RouteTicketData
+from contracts.commands import EscalateTicket, RouteTicket, RouteTicketData
 from contracts.envelope import Envelope, new_envelope
 from contracts.incidents import (
     Channel,
@@ -28,7 +30,7 @@ from contracts.incidents import (
     IncidentIdentified,
     IncidentIdentifiedData,
 )
-from contracts.tickets import TicketAssigned, TicketEscalated, TicketOpened
+from contracts.tickets import TicketAssigned, TicketClaimed, TicketEscalated, TicketOpened
 from contracts.topics import (
     INCIDENTS_IDENTIFIED,
     TICKET_COMMANDS_TOPIC,
@@ -41,6 +43,7 @@ from services.escalation.bootstrap import build as build_escalation
 from services.escalation.config import Settings as EscalationSettings
 from services.notify.bootstrap import build as build_notify
 from services.notify.config import Settings as NotifySettings
+from services.tickets.auth import mint
 from services.tickets.bootstrap import build as build_tickets
 from services.tickets.config import Settings as TicketsSettings
 from tests.integration.test_escalation_service import (
@@ -188,3 +191,71 @@ async def test_an_unanswered_ticket_climbs_every_level_and_each_level_hears_of_i
     assert mails_to(smtp, "l1@helpdesk.example", "escalated") == []
     assert len(texts_to(sms, "+4930000002", "escalated")) == 1
     assert len(texts_to(sms, "+4930000003", "escalated")) == 1
+
+
+RESOLUTION_POLICIES = """\
+default_calendar: 24x7
+policies:
+  - name: everything
+    first_response: 60
+    resolution: 120
+    warn_at_percent: []
+"""
+
+
+async def test_a_claimed_ticket_past_its_resolution_target_moves_up_a_level_and_keeps_its_owner(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    (tmp_path / "levels.yaml").write_text(LEVELS)
+    (tmp_path / "sla.yaml").write_text(RESOLUTION_POLICIES)
+    common = CommonSettings(
+        kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix, kafka_retry_backoff_ms=10
+    )
+    clock = MovableClock()
+    escalation = build_escalation(common, EscalationSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/escalation.db", levels_file=tmp_path / "levels.yaml",
+        policies_file=tmp_path / "sla.yaml", timer_interval_s=0.05,
+    ), clock=clock)
+    tickets_settings = TicketsSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/tickets.db")
+    tickets = build_tickets(common, tickets_settings)
+    incident = IncidentIdentifiedData(
+        channel=Channel.EMAIL, channel_message_id=f"m-{uuid.uuid4().hex[:8]}", received_at=datetime.now(UTC),
+        subject="Claimed, then forgotten", customer=CustomerProfile(identified=True, customer_id="C-2"),
+    )
+    agent = {"Authorization": f"Bearer {mint(tickets_settings, 'agent-ann')}"}
+    async with (
+        running(tickets), running(escalation), producer(kafka_bootstrap) as p,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=tickets.app), base_url="http://t", headers=agent) as desk,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=escalation.app), base_url="http://e") as sla,
+        TopicReader(kafka_bootstrap, TICKET_EVENTS_TOPIC.qualified(topic_prefix)) as events,
+        TopicReader(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(topic_prefix)) as commands,
+    ):
+        await send(p, topic_prefix, INCIDENTS_IDENTIFIED, new_envelope(IncidentIdentified, incident), "k")
+        [opening] = await events.wait_for(lambda m: isinstance(m, TicketOpened))
+        ticket, number = opening.ticket_id, opening.data.number
+        route = RouteTicketData(priority=3, priority_rule="r", priority_reason="test", queue="service-desk",
+                                queue_rule="r", queue_reason="test")
+        await send(p, topic_prefix, TICKET_COMMANDS_TOPIC, new_envelope(RouteTicket, route, ticket_id=ticket),
+                   str(ticket))
+        await events.wait_for(lambda m: m.type == "ticket.routed")
+        assert (await desk.post(f"/v1/tickets/{number}/claim")).status_code == 200
+        await events.wait_for(lambda m: isinstance(m, TicketClaimed))
+
+        async def first_response_met() -> bool:
+            listed = (await sla.get(f"/v1/tickets/{ticket}/deadlines")).json()["sla"]
+            return any(d["kind"] == "first_response" and d["state"] == "met" for d in listed)
+
+        end = time.monotonic() + 30
+        while not await first_response_met():  # escalation has the claim: only the resolution clock runs
+            assert time.monotonic() < end, "escalation never applied the claim"
+            await asyncio.sleep(0.05)
+
+        move_to(clock, opening.occurred_at + timedelta(seconds=121))
+        [to_l2] = await events.wait_for(lambda m: isinstance(m, TicketEscalated))
+        [command] = [m for m in await commands.read_for(0.5) if isinstance(m, EscalateTicket)]
+        shown = (await desk.get(f"/v1/tickets/{number}")).json()
+
+    assert command.data.targets == ["resolution"] and command.data.level == 2
+    assert (to_l2.data.level, to_l2.data.queue) == (2, "L2-specialists")
+    assert (shown["level"], shown["queue"], shown["assignee"]) == (2, "L2-specialists", "agent-ann")
+    assert not [m for m in events.messages if isinstance(m, TicketAssigned)]  # L2 names no on-call agent

@@ -35,6 +35,7 @@ def sent() -> list[object]:
 def test_an_escalation_sends_the_command_the_email_and_every_contact_of_the_level() -> None:
     command, assign, email, *contacts = sent()
     assert isinstance(command, EscalateTicket) and command.data.queue == "L2-specialists"
+    assert command.data.targets == ["first_response"]  # a claim meanwhile voids it
     assert isinstance(assign, AssignTicket)
     assert isinstance(email, NotificationRequested) and email.data.method == "email"
     assert email.data.recipient.email == "l2@helpdesk.example"

@@ -9,15 +9,18 @@ no-op; rows older than the retention (far beyond any redelivery) are pruned.
 The consumer works a batch at a time: one look-up of the batch's event ids,
 one of its tickets' deadlines, then one upsert and one insert.
 The timer reads due deadlines through a reader engine (on SQLite it never
-waits for the consumer's write lock) and stores what it sent with a
-compare-and-set on the row's revision, so a deadline the consumer moved
-meanwhile is left alone.
+waits for the consumer's write lock) and stores what it is about to send
+BEFORE sending it: the deadlines with their warnings and breaches counted,
+with a compare-and-set on the row's revision (a deadline the consumer moved
+meanwhile is left alone, and nothing is sent for it), and, in the same
+transaction, the messages in ``escalation_outbox``. Once Kafka has them, their
+outbox rows are deleted; rows left by a crash are sent again, same ids.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -32,6 +35,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     Uuid,
     bindparam,
     delete,
@@ -43,7 +47,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from contracts.registry import parse_message
+from contracts.topics import ALL_TOPICS
 from runtime.database import UtcDateTime, dialect_insert, make_engine, ping
+from runtime.kafka import Outgoing
 from services.escalation.domain.deadline import OPEN_STATES, Deadline, DeadlineState
 
 metadata = MetaData()
@@ -103,6 +110,22 @@ processed_events = Table(
     Column("processed_at", UtcDateTime, nullable=False),
     Index("ix_escalation_processed_events_processed_at", "processed_at"),
 )
+
+outbox = Table(
+    # What the timer decided to send, stored with the decision and deleted once Kafka acknowledged it.
+    "escalation_outbox",
+    metadata,
+    Column("message_id", Uuid, primary_key=True),
+    Column("ticket_id", Uuid, nullable=False),
+    Column("topic", String(200), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("value", Text, nullable=False),  # the message as JSON
+    Column("stored_at", UtcDateTime, nullable=False),
+    Column("position", Integer, nullable=False),  # the order within the pass: a ticket's messages in order
+    Index("ix_escalation_outbox_stored_at", "stored_at", "position"),
+)
+
+_TOPICS = {topic.name: topic for topic in ALL_TOPICS}
 
 _CLOCK_FIELDS = (
     "resolved_at", "responded_at", "update_run", "update_since", "update_used_s", "update_warned", "update_breached",
@@ -208,6 +231,14 @@ class Changes:
             await self._conn.execute(insert(processed_events), rows)
 
 
+def _outbox_rows(messages: Sequence[Outgoing], now: datetime) -> list[dict[str, Any]]:
+    return [
+        {"message_id": m.message.event_id, "ticket_id": m.message.ticket_id, "topic": m.topic.name, "key": m.key,
+         "value": m.message.model_dump_json(), "stored_at": now, "position": position}
+        for position, m in enumerate(messages)
+    ]
+
+
 def _upsert(backend: str) -> Any:
     """``INSERT ... ON CONFLICT (ticket_id) DO UPDATE``: one statement for new and known tickets alike."""
     insert_on_conflict = dialect_insert(backend)
@@ -222,6 +253,8 @@ class DeadlineStore:
         backend = make_url(url).get_backend_name()
         self.reader = make_engine(url, writer=False) if backend == "sqlite" else self.writer
         self._upsert = _upsert(backend)
+        # A message stored twice (two replicas deciding the same thing) is one message.
+        self._outbox_insert = dialect_insert(backend)(outbox).on_conflict_do_nothing(index_elements=["message_id"])
         self._settle = (
             update(deadlines)
             .where(deadlines.c.ticket_id == bindparam("b_ticket_id"), deadlines.c.revision == bindparam("b_revision"))
@@ -252,23 +285,66 @@ class DeadlineStore:
         async with self.reader.connect() as conn:
             return [_deadline(row) for row in await conn.execute(query)]
 
-    async def settle(self, sent: Sequence[tuple[Deadline, Deadline]], now: datetime) -> int:
-        """Store each (before, after) the timer sent, unless the consumer changed the row meanwhile; the count stored.
+    async def settle(
+        self,
+        decided: Sequence[tuple[Deadline, Deadline]],
+        now: datetime,
+        messages: Mapping[uuid.UUID, Sequence[Outgoing]] | None = None,
+    ) -> set[uuid.UUID]:
+        """Store each (before, after) the timer decided, with the ticket's ``messages`` in the outbox, unless
+        the consumer changed the row meanwhile; the tickets stored.
 
-        A row the consumer changed keeps the consumer's version: if its breach is still due, the
-        next pass sends it again with the same ids, which the ticket service and notify apply once.
+        A row the consumer changed keeps the consumer's version and gets no outbox rows: nothing is
+        sent for it, and the next pass decides again from what the consumer stored.
         """
-        if not sent:
-            return 0
-        # In ticket order, the order the consumer locks in, so the two never deadlock; one
-        # statement for the batch (executemany): per-row statements were most of a pass's time.
-        rows = []
-        for before, after in sorted(sent, key=lambda pair: pair[0].ticket_id):
-            values = _values(replace(after, revision=before.revision), now)  # written as revision + 1
-            rows.append({**values, "b_ticket_id": before.ticket_id, "b_revision": before.revision})
+        if not decided:
+            return set()
+        ordered = sorted(decided, key=lambda pair: pair[0].ticket_id)
+        read = {before.ticket_id: before.revision for before, _ in ordered}
         async with self.writer.begin() as conn:
-            result = await conn.execute(self._settle, rows)
-        return max(0, result.rowcount)
+            # Locked in ticket order, the order the consumer locks in, so the two never deadlock (SQLite: the
+            # writer's BEGIN IMMEDIATE already holds the write lock).
+            query = (
+                select(deadlines.c.ticket_id, deadlines.c.revision)
+                .where(deadlines.c.ticket_id.in_(list(read)))
+                .order_by(deadlines.c.ticket_id)
+                .with_for_update()
+            )
+            unchanged = {row.ticket_id for row in await conn.execute(query) if row.revision == read[row.ticket_id]}
+            rows = [
+                {**_values(replace(after, revision=before.revision), now),  # written as revision + 1
+                 "b_ticket_id": before.ticket_id, "b_revision": before.revision}
+                for before, after in ordered
+                if before.ticket_id in unchanged
+            ]
+            if rows:  # one statement for the batch (executemany): per-row ones were most of a pass's time
+                await conn.execute(self._settle, rows)
+            kept = _outbox_rows([m for t in sorted(unchanged) for m in (messages or {}).get(t, ())], now)
+            if kept:
+                await conn.execute(self._outbox_insert, kept)
+        return unchanged
+
+    async def sent(self, message_ids: Collection[uuid.UUID]) -> None:
+        """Kafka acknowledged these: their outbox rows go."""
+        if message_ids:
+            async with self.writer.begin() as conn:
+                await conn.execute(delete(outbox).where(outbox.c.message_id.in_(list(message_ids))))
+
+    async def unsent(self, stored_before: datetime | None = None, limit: int = 5_000) -> list[Outgoing]:
+        """Messages stored in the outbox (before ``stored_before``, if given) and not yet acknowledged, in order."""
+        query = select(outbox).order_by(outbox.c.stored_at, outbox.c.position).limit(limit)
+        if stored_before is not None:
+            query = query.where(outbox.c.stored_at < stored_before)
+        async with self.reader.connect() as conn:
+            return [
+                Outgoing(_TOPICS[row.topic], parse_message(row.value), row.key) for row in await conn.execute(query)
+            ]
+
+    async def clear(self) -> None:
+        """Forget every clock and every applied event id (a rebuild from the log); the outbox is kept."""
+        async with self.writer.begin() as conn:
+            await conn.execute(delete(deadlines))
+            await conn.execute(delete(processed_events))
 
     async def prune_processed(self, before: datetime, chunk: int = 5_000) -> int:
         """Forget the event ids applied before ``before``, a chunk per transaction; the count forgotten."""

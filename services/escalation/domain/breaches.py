@@ -88,9 +88,13 @@ def on_time(deadline: Deadline, policy: EscalationPolicy, now: datetime) -> Step
     after = deadline
     warnings = []
     for target in Target:
-        if target not in breached and (warning := _warning(after, target, policy, now)) is not None:
+        if target in breached:
+            continue
+        if (warning := _warning(after, target, policy, now)) is not None:
             warnings.append(warning)
             after = warning.after
+        elif (unsent := _unaddressed_warning(after, target, policy, now)) is not None:
+            after = unsent
     escalation = None
     to_level = policy.next_level(deadline.top_level)
     if breached and to_level is not None:
@@ -106,7 +110,7 @@ def on_time(deadline: Deadline, policy: EscalationPolicy, now: datetime) -> Step
     if not breached and not warnings:
         # Due, yet nothing to send: a warning the policies file no longer has (it changed across a
         # restart). Recounted under the file as it is now, so the timer stops picking the ticket up.
-        after = retimed(deadline, policy)
+        after = retimed(after, policy)
     return Step(deadline, _recorded(after, breached, sent=escalation is not None), escalation, tuple(warnings), breached)
 
 
@@ -166,13 +170,35 @@ def _warning(deadline: Deadline, target: Target, policy: EscalationPolicy, now: 
         return None
     percent = timing.warn_at_percent[warned]
     if target is Target.FIRST_RESPONSE:
-        counted = retimed(replace(deadline, warned=warned + 1), policy)
         notification_id = warning_notification_id(deadline.ticket_id, level.number, percent)
     else:
-        field = "update_warned" if target is Target.NEXT_UPDATE else "resolution_warned"
-        counted = other_clocks_timed(replace(deadline, **{field: warned + 1}), policy)
         notification_id = target_warning_id(target, deadline.ticket_id, run, percent)
-    return Warning(deadline, counted, level, percent, notification_id, target)
+    return Warning(deadline, _counted(deadline, target, warned, policy), level, percent, notification_id, target)
+
+
+def _unaddressed_warning(
+    deadline: Deadline, target: Target, policy: EscalationPolicy, now: datetime
+) -> Deadline | None:
+    """A warning due at a level the levels file no longer has (it shrank across a restart): counted as sent.
+
+    Nobody is left to hear it; counted, its time moves on, so the timer stops picking the ticket up
+    (left due, such rows came back first on every pass and could fill every batch).
+    """
+    if policy.level(deadline.level) is not None:
+        return None
+    timing = policy.timing_of(target, deadline.facts)
+    warn_at, warned, _ = _warning_clock(deadline, target)
+    if timing is None or warn_at is None or warn_at > now or warned >= len(timing.warn_at_percent):
+        return None
+    return _counted(deadline, target, warned, policy)
+
+
+def _counted(deadline: Deadline, target: Target, warned: int, policy: EscalationPolicy) -> Deadline:
+    """``deadline`` with one more of ``target``'s warnings counted, and the next one timed."""
+    if target is Target.FIRST_RESPONSE:
+        return retimed(replace(deadline, warned=warned + 1), policy)
+    field = "update_warned" if target is Target.NEXT_UPDATE else "resolution_warned"
+    return other_clocks_timed(replace(deadline, **{field: warned + 1}), policy)
 
 
 def _warning_clock(deadline: Deadline, target: Target) -> tuple[datetime | None, int, int]:

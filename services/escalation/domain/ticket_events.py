@@ -9,7 +9,9 @@ them and stores the ones that changed.
   later public reply starts the next-update clock again.
 - Waiting on the customer or a third party stops every clock; any other status
   (or a customer reply) starts them again, carrying the business time used.
-- Resolving stops them all; reopening starts the next-update clock afresh.
+- Resolving stops them all; reopening starts the next-update clock afresh and
+  resumes the resolution clock with the time it had used (the time spent
+  resolved counts like a wait).
 - ``ticket.escalated`` restarts the first-response clock at the new level,
   if nobody has answered yet.
 """
@@ -28,6 +30,7 @@ from contracts.tickets import (
     TicketClaimed,
     TicketCustomerReplied,
     TicketEscalated,
+    TicketMerged,
     TicketNoteAdded,
     TicketOpened,
     TicketPrioritised,
@@ -55,6 +58,7 @@ MOVES_DEADLINES: tuple[type[Envelope[Any]], ...] = (
     TicketClaimed,
     TicketAssigned,
     TicketResolved,
+    TicketMerged,
     TicketEscalated,
     TicketCustomerReplied,
     TicketNoteAdded,
@@ -158,7 +162,8 @@ def _moved(deadline: Deadline, event: Envelope[Any], policy: EscalationPolicy) -
         return retimed(replace(deadline, queue=event.data.queue), policy)
     if _is_response(event):
         return responded(deadline, event.occurred_at, public=is_public_reply(event))
-    if isinstance(event, TicketResolved):
+    if isinstance(event, (TicketResolved, TicketMerged)):
+        # A merged ticket is finished like a resolved one: its work goes on in the ticket it was merged into.
         resolved = replace(deadline, resolved_at=event.occurred_at, unanswered=0, update_since=None)
         if not deadline.open:
             return resolved
@@ -210,8 +215,20 @@ def status_changed(
 
 
 def reopened(deadline: Deadline, at: datetime, policy: EscalationPolicy) -> Deadline:
-    """Counted, and an update is owed again; reopened often enough, the ticket escalates at once."""
+    """Counted, and an update is owed again; reopened often enough, the ticket escalates at once.
+
+    The resolution clock resumes with the time it had used when the ticket was resolved: the time spent
+    resolved counts like a wait on the customer (had it counted, a ticket reopened days later would breach at once).
+    """
     counted = replace(deadline, reopened=deadline.reopened + 1, resolved_at=None)
+    if deadline.resolved_at is not None and deadline.paused_at is None:  # a wait open across it ends by itself
+        business = policy.timing(deadline.facts).calendar.between(deadline.resolved_at, at)
+        waited = max(0.0, (at - deadline.resolved_at).total_seconds())
+        counted = replace(
+            counted,
+            paused_business_s=deadline.paused_business_s + business,
+            paused_total_s=deadline.paused_total_s + waited,
+        )
     if counted.responded_at is not None:
         counted = _update_started(counted, at)
     limit = policy.criteria.reopened
@@ -282,7 +299,13 @@ def _opened(deadline: Deadline | None, event: TicketOpened, policy: EscalationPo
 def _escalated(deadline: Deadline, event: TicketEscalated, policy: EscalationPolicy) -> Deadline | None:
     if event.data.level <= deadline.level:
         return None  # never back down, and never hold a second deadline for the same level
-    moved = replace(deadline, level=event.data.level, queue=event.data.queue)
+    # escalated_to too: the next breach goes one level above this one, whoever sent it here.
+    moved = replace(
+        deadline,
+        level=event.data.level,
+        queue=event.data.queue,
+        escalated_to=max(deadline.escalated_to, event.data.level),
+    )
     if not deadline.open:
         return moved  # answered or resolved meanwhile: record the level, start no clock
     if policy.next_level(event.data.level) is None:
