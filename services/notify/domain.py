@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.notifications import NotificationRequested
-from contracts.tickets import TicketOpened, TicketResolved
+from contracts.tickets import TicketMerged, TicketOpened, TicketResolved
 
 ACKNOWLEDGED_TEMPLATE = "ticket_opened"
 RESOLVED_TEMPLATE = "ticket_resolved"
 NOTE_TEMPLATE = "ticket_note_added"
+MERGED_TEMPLATE = "ticket_merged"
 EMAIL_CHANNEL = "email"
 
 
@@ -135,6 +136,18 @@ def resolution_email(event: TicketResolved, contact: CustomerContact | None) -> 
         subject=f"[{event.data.number}] Resolved: {contact.subject}", template=RESOLVED_TEMPLATE,
         context={"number": event.data.number, "resolution": event.data.resolution,
                  "resolved_by": event.data.resolved_by},
+        correlation_id=event.correlation_id,
+    )
+
+
+def merged_email(event: TicketMerged, contact: CustomerContact | None) -> Notification | None:
+    """"HD-5 is joined to HD-3": the work goes on there (the merge's reason is the desk's, not said)."""
+    if contact is None or not contact.email:
+        return None
+    return _customer_email(
+        contact, key=f"merged.{event.event_id}", cause=event.event_id,
+        subject=f"[{event.data.number}] Joined to {event.data.into_number}: {contact.subject}",
+        template=MERGED_TEMPLATE, context={"number": event.data.number, "into_number": event.data.into_number},
         correlation_id=event.correlation_id,
     )
 

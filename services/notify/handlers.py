@@ -22,6 +22,7 @@ from contracts.notifications import NotificationRequested
 from contracts.tickets import (
     TicketAssigned,
     TicketEscalated,
+    TicketMerged,
     TicketOpened,
     TicketResolved,
 )
@@ -38,6 +39,7 @@ from services.notify.domain import (
     acknowledgement_email,
     contact_from,
     fan_out,
+    merged_email,
     note_email,
     public_note,
     request_address,
@@ -189,7 +191,9 @@ class TicketEventHandler:
         await self._outbox.send_once(notifications)
 
     def _needs_contact(self, event: Any) -> bool:
-        return isinstance(event, TicketResolved) or (self._public_notes and public_note(event) is not None)
+        return isinstance(event, (TicketResolved, TicketMerged)) or (
+            self._public_notes and public_note(event) is not None
+        )
 
     def _for_customer(
         self, event: Any, openings: Mapping[uuid.UUID, CustomerContact], contacts: Mapping[uuid.UUID, CustomerContact]
@@ -198,6 +202,8 @@ class TicketEventHandler:
             found = acknowledgement_email(event, openings[event.event_id], self._reply_to) if self._acknowledge else None
         elif isinstance(event, TicketResolved):
             found = resolution_email(event, contacts.get(self._ticket_of(event)))
+        elif isinstance(event, TicketMerged):
+            found = merged_email(event, contacts.get(self._ticket_of(event)))
         elif self._public_notes and public_note(event) is not None:
             found = note_email(event, contacts.get(self._ticket_of(event)))
         else:

@@ -16,6 +16,8 @@ import pytest
 from contracts.envelope import new_envelope
 from contracts.incidents import Channel, CustomerProfile
 from contracts.tickets import (
+    TicketMerged,
+    TicketMergedData,
     TicketNoteAdded,
     TicketNoteAddedData,
     TicketOpened,
@@ -102,6 +104,28 @@ async def test_the_resolution_follows_the_same_thread(handler: TicketEventHandle
     resolution = next(m for m in mails if "Resolved" in m.message["Subject"])
     assert resolution.message["References"] == FIRST_MAIL
     assert resolution.message["Message-ID"] == f"<resolved.{done.event_id}.HD-21@helpdesk>"
+
+
+async def test_a_merged_ticket_tells_the_customer_where_the_work_goes_on_once_and_not_why(
+    handler: TicketEventHandler, sink: SmtpSink
+) -> None:
+    ticket = uuid.uuid4()
+    merged = new_envelope(
+        TicketMerged,
+        TicketMergedData(number="HD-21", version=4, into_ticket_id=uuid.uuid4(), into_number="HD-7",
+                         reason="duplicate of the outage ticket, customer is noisy", merged_by="alice"),
+        ticket_id=ticket,
+    )
+    await handler(batch(opened(ticket), merged))
+    await handler(batch(merged))  # redelivered
+    mails = await sink.wait_for(2)
+    await asyncio.sleep(0.2)
+    assert len(sink.messages) == 2
+    joined = next(m for m in mails if "Joined" in m.message["Subject"])
+    assert joined.message["Subject"] == "[HD-21] Joined to HD-7: VPN drops"
+    assert joined.message["References"] == FIRST_MAIL
+    assert "HD-7" in joined.text and "noisy" not in joined.text  # the desk's reason stays the desk's
+    assert number_in(f"Re: {joined.message['Subject']}") == "HD-21"  # a reply names HD-21; tickets follows the merge
 
 
 async def test_a_public_note_is_mailed_to_the_customer_and_an_internal_one_is_not(
