@@ -1,0 +1,256 @@
+"""The synchronous client: ``HelpdeskClient(url, token=...)``.
+
+Every method maps to one API call (see calls.py). Writes take
+``expected_version=`` (sent as If-Match); a stale one raises ConflictError
+with the ticket's current version. Errors are the exceptions in errors.py.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any, Self
+
+import httpx
+
+from helpdesk_client import calls
+from helpdesk_client.calls import Call
+from helpdesk_client.errors import TransportError, error_for
+from helpdesk_client.models import (
+    QueueSummary,
+    StreamEvent,
+    TicketDeadlines,
+    TicketDetail,
+    TicketView,
+)
+from helpdesk_client.retry import (
+    DEFAULT_RETRIES,
+    RETRY_STATUSES,
+    RetryPolicy,
+    next_delay,
+)
+from helpdesk_client.session import (
+    DEFAULT_URL,
+    STREAM_MAX_FAILURES,
+    auth_headers,
+    reconnect_delay,
+    stream_headers,
+    stream_timeout,
+)
+from helpdesk_client.sse import EventStreamParser
+
+Ref = str | uuid.UUID
+
+
+class HelpdeskClient:
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        token: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 10.0,
+        retry: RetryPolicy = DEFAULT_RETRIES,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.retry = retry
+        self._timeout = timeout
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers=auth_headers(token, api_key),
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # Reading
+
+    def get_ticket(self, ref: Ref, as_of: datetime | None = None) -> TicketDetail:
+        """The ticket with its whole timeline; with ``as_of``, as it stood then."""
+        return self._send(calls.get_ticket(str(ref), as_of))
+
+    def list_tickets(self, *, page_size: int = 100, **filters: Any) -> Iterator[TicketView]:
+        """Every ticket matching the filters, newest first, fetching page after page as you iterate.
+
+        Filters: status, queue, priority, assignee, customer, channel, channel_message_id,
+        opened_after, opened_before, updated_after, updated_before (aware datetimes), q (text).
+        """
+        cursor: str | None = None
+        while True:
+            page = self._send(calls.list_page(filters, cursor, page_size))
+            yield from page.tickets
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def search(self, text: str, *, page_size: int = 100, **filters: Any) -> Iterator[TicketView]:
+        """Tickets whose subject, description or public notes contain ``text``."""
+        return self.list_tickets(page_size=page_size, q=text, **filters)
+
+    def queues(self) -> list[QueueSummary]:
+        return self._send(calls.queues())
+
+    def queue_line(self, queue: str, limit: int = 50) -> list[TicketView]:
+        """The queue's unclaimed tickets in the order to take them."""
+        return self._send(calls.queue_line(queue, limit))
+
+    def deadlines(self, ref: Ref) -> TicketDeadlines:
+        return self._send(calls.deadlines(str(ref)))
+
+    # Working a ticket
+
+    def take_next(self, queue: str) -> TicketDetail | None:
+        """Claim the ticket at the head of the queue's line; None when nobody is waiting."""
+        return self._send(calls.take_next(queue))
+
+    def claim(self, ref: Ref, *, expected_version: int | None = None) -> TicketDetail:
+        return self._send(calls.claim(str(ref), expected_version))
+
+    def release(self, ref: Ref, *, expected_version: int | None = None) -> TicketDetail:
+        return self._send(calls.release(str(ref), expected_version))
+
+    def add_note(
+        self,
+        ref: Ref,
+        text: str,
+        public: bool = False,
+        *,
+        expected_version: int | None = None,
+    ) -> TicketDetail:
+        """An internal note, or a public one (e-mailed to the customer; a customer's is a reply)."""
+        return self._send(calls.add_note(str(ref), text, public, expected_version))
+
+    def change_status(self, ref: Ref, status: calls.Status, *, expected_version: int | None = None) -> TicketDetail:
+        return self._send(calls.change_status(str(ref), status, expected_version))
+
+    def change_priority(
+        self,
+        ref: Ref,
+        priority: int,
+        reason: str,
+        *,
+        expected_version: int | None = None,
+    ) -> TicketDetail:
+        return self._send(calls.change_priority(str(ref), priority, reason, expected_version))
+
+    def move_queue(self, ref: Ref, queue: str, reason: str, *, expected_version: int | None = None) -> TicketDetail:
+        return self._send(calls.move_queue(str(ref), queue, reason, expected_version))
+
+    def resolve(self, ref: Ref, resolution: str, *, expected_version: int | None = None) -> TicketDetail:
+        return self._send(calls.resolve(str(ref), resolution, expected_version))
+
+    def close_ticket(self, ref: Ref, *, expected_version: int | None = None) -> TicketDetail:
+        """Close a resolved ticket (named so, as close() closes the client's connections)."""
+        return self._send(calls.close(str(ref), expected_version))
+
+    def reopen(self, ref: Ref, reason: str, *, expected_version: int | None = None) -> TicketDetail:
+        return self._send(calls.reopen(str(ref), reason, expected_version))
+
+    def merge(self, ref: Ref, into: Ref, reason: str, *, expected_version: int | None = None) -> TicketDetail:
+        """Merge ``ref`` into ``into``; answers the merged (source) ticket."""
+        return self._send(calls.merge(str(ref), str(into), reason, expected_version))
+
+    def link(
+        self,
+        ref: Ref,
+        target: Ref,
+        kind: calls.LinkKind,
+        *,
+        expected_version: int | None = None,
+    ) -> TicketDetail:
+        return self._send(calls.link(str(ref), str(target), kind, expected_version))
+
+    def unlink(
+        self,
+        ref: Ref,
+        target: Ref,
+        kind: calls.LinkKind,
+        *,
+        expected_version: int | None = None,
+    ) -> TicketDetail:
+        return self._send(calls.unlink(str(ref), str(target), kind, expected_version))
+
+    # The live stream
+
+    def stream(
+        self,
+        queue: str | Iterable[str] | None = None,
+        ticket: Ref | None = None,
+        last_event_id: str | None = None,
+        *,
+        max_failures: int = STREAM_MAX_FAILURES,
+    ) -> Iterator[StreamEvent]:
+        """Ticket events as they happen (after ``last_event_id`` if given), forever.
+
+        A dropped connection is reopened, resuming after the last event seen; it
+        gives up (TransportError) after ``max_failures`` reconnections in a row fail.
+        """
+        parser = EventStreamParser(last_event_id=last_event_id)
+        params = calls.stream_params(queue, str(ticket) if ticket else None)
+        failures = 0
+        while True:
+            try:
+                with self._http.stream(
+                    "GET",
+                    "/v1/stream",
+                    params=params,
+                    headers=stream_headers(parser.last_event_id),
+                    timeout=stream_timeout(self._timeout),
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        if response.status_code not in RETRY_STATUSES:
+                            raise error_for(response)
+                    else:
+                        for line in response.iter_lines():
+                            failures = 0
+                            event = parser.feed(line)
+                            if event is not None:
+                                yield event
+            except httpx.TransportError as error:
+                cause: Exception = error
+            else:
+                cause = TransportError("the stream ended")
+            parser = EventStreamParser(last_event_id=parser.last_event_id, retry_ms=parser.retry_ms)
+            failures += 1
+            if failures > max_failures:
+                raise TransportError(f"the stream could not be resumed: {cause!r}") from cause
+            time.sleep(reconnect_delay(self.retry, parser, failures))
+
+    def _send(self, call: Call) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._http.request(
+                    call.method,
+                    call.path,
+                    params=call.params,
+                    json=call.body,
+                    headers=call.headers,
+                )
+            except httpx.TransportError as error:
+                delay = next_delay(self.retry, call, attempt, error=error)
+                if delay is None:
+                    why = str(error) or type(error).__name__
+                    raise TransportError(
+                        f"no answer from {self._http.base_url} ({call.method} {call.path}): {why}"
+                    ) from error
+                time.sleep(delay)
+                continue
+            if response.status_code < 400:
+                return call.read(response)
+            delay = next_delay(self.retry, call, attempt, response=response)
+            if delay is None:
+                raise error_for(response)
+            time.sleep(delay)
