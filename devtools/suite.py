@@ -30,7 +30,7 @@ def main() -> int:
     parser.add_argument("--no-demo", action="store_true")
     parser.add_argument(
         "--keep-state", action="store_true",
-        help="reuse the databases and mailbox of the last run (same version only: there are no migrations yet)",
+        help="reuse the databases and mailbox of the last run (the ticket service migrates its own; the others need the same version)",
     )
     args = parser.parse_args()
     if not args.keep_state and args.state_dir.exists():

@@ -40,7 +40,15 @@ def uses_in_code(service: str) -> tuple[set[tuple[str, str]], set[str]]:
     """((topic, group) consumed, topics produced) as the service's source says."""
     consumes, produces = set(), set()
     for path in Path(REPO / "services" / service).rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        module = ast.parse(path.read_text(), str(path))
+        constants = {  # NAME = "text" at module level: a group may be named by one
+            target.id: node.value.value
+            for node in module.body
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(module):
             if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Name):
                 continue
             name = _call_name(node)
@@ -50,11 +58,22 @@ def uses_in_code(service: str) -> tuple[set[tuple[str, str]], set[str]]:
             if topic is None:
                 continue
             if name == "subscribe":
-                group = next((k.value.value for k in node.keywords if k.arg == "group"), f"helpdesk-{service}")
+                group = next(
+                    (_text(k.value, constants) for k in node.keywords if k.arg == "group"), f"helpdesk-{service}"
+                )
                 consumes.add((topic, group))
             elif name in {"Outgoing", "publish", "publish_raw", "publish_encoded"}:
                 produces.add(topic)
     return consumes, produces
+
+
+def _text(value: ast.expr, constants: dict[str, object]) -> object:
+    """A keyword's value: a string as written, or the module constant it names."""
+    if isinstance(value, ast.Name):
+        assert value.id in constants, f"group={value.id}: not a string constant of the module"
+        return constants[value.id]
+    assert isinstance(value, ast.Constant), f"group= must be a string or a module constant: {ast.dump(value)}"
+    return value.value
 
 
 @pytest.mark.parametrize("service", SERVICES)
