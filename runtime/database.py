@@ -25,7 +25,14 @@ def make_engine(url: str, *, pool_size: int = 10, writer: bool = True) -> AsyncE
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # A writer engine keeps ONE connection: its transactions then queue in the pool, in order,
+        # and the next starts the moment the last returns its connection. With several connections
+        # they queued in SQLite's busy handler instead, which sleeps 1, 2, 5 ... up to 100 ms between
+        # looks at the lock (the ticket service's three consumers and relay met there at every hop).
+        # A reader keeps several (WAL snapshots never wait for the writer). Both waits end after 30 s.
+        one_writer = writer and parsed.database not in (None, "", ":memory:")
+        pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 30} if one_writer else {}
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
