@@ -112,6 +112,8 @@ class Suite:
             "NOTIFY_SMTP_PORT": str(self.smtp_port),
             "INTAKE_SMTP_PORT": str(self.intake_smtp_port),
             "PYTHONUNBUFFERED": "1",
+            # The local suite on one machine: built-in development credentials are acceptable here.
+            "HELPDESK_DEVELOPMENT": "true",
         }
         for name in SERVICES:
             env[f"{name.upper()}_HTTP_PORT"] = str(self.ports[name])

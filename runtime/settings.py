@@ -42,6 +42,14 @@ class CommonSettings(BaseSettings):
     kafka_max_attempts: int = Field(default=5, ge=1, le=50, description="Attempts before a message is dead-lettered.")
     kafka_retry_backoff_ms: int = Field(default=200, ge=0, le=60_000, description="First retry delay; doubles per attempt.")
     kafka_connect_timeout_s: float = Field(default=60.0, gt=0, description="How long start-up waits for Kafka.")
+    helpdesk_development: bool = Field(
+        default=False,
+        description=(
+            "Development only, never in a deployment: lets a service start without the credentials it would "
+            "otherwise require (the ticket API's built-in token secret, intake without API keys). "
+            "scripts/run and the tests set it; every service logs a warning when it is on."
+        ),
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = Field(default="json", description="'console' for humans at a terminal.")
 

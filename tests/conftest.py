@@ -7,6 +7,7 @@ and empty); each PostgreSQL test gets its own freshly created database.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -18,6 +19,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from runtime.topics_admin import ensure_topics
 from tests.support.kafka import delete_topics
 from tests.support import infra
+
+# The tests run the services with development credentials (the built-in token secret, intake open
+# without API keys), as scripts/run does; a test of the safe defaults removes this from its process's env.
+os.environ.setdefault("HELPDESK_DEVELOPMENT", "true")
 
 
 @pytest.fixture(scope="session")
