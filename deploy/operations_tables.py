@@ -36,8 +36,6 @@ FALLBACK_DESCRIPTIONS = {
     "log_level": "DEBUG, INFO, WARNING or ERROR.",
     "smtp_port": "Port of the SMTP server.",
     "smtp_password": "SMTP password (with NOTIFY_SMTP_USERNAME); from a Secret.",
-    "jwt_issuer": "`iss` every agent token must carry.",
-    "jwt_audience": "`aud` every agent token must carry.",
 }
 
 
@@ -138,7 +136,12 @@ def env_rows(settings: type[BaseSettings]) -> list[tuple[str, str, str]]:
 def settings_classes() -> dict[str, type[BaseSettings]]:
     from runtime.settings import CommonSettings
 
-    classes: dict[str, type[BaseSettings]] = {"every service (no prefix)": CommonSettings}
+    from runtime.auth import AuthSettings
+
+    classes: dict[str, type[BaseSettings]] = {
+        "every service (no prefix)": CommonSettings,
+        "people's tokens (tickets, routing, escalation)": AuthSettings,
+    }
     for service in SERVICES:
         classes[service] = importlib.import_module(f"services.{service}.config").Settings
     return classes

@@ -30,12 +30,15 @@ from fastapi import FastAPI
 
 from contracts.envelope import Envelope
 from contracts.topics import Topic
+from runtime import problems
+from runtime.auth import Authenticator, AuthSettings, TokenVerifier
 from runtime.consumer import Handler, RetryPolicy, Subscription, subscribe
 from runtime.health import Readiness, health_router
+from runtime.http import Guard, RequestGuard
 from runtime.kafka import Publisher, client_security_options, make_broker
 from runtime.logs import configure_logging, get_logger
 from runtime.metrics import router as metrics_router
-from runtime.settings import CommonSettings, HttpSettings
+from runtime.settings import CommonSettings, HttpSettings, load
 
 Hook = Callable[[], Awaitable[None]]
 Worker = Callable[[], Awaitable[None]]
@@ -86,6 +89,10 @@ class Service:
         )
         self.app.include_router(health_router(self.readiness))
         self.app.include_router(metrics_router)
+        # Every request passes the guard: bodies capped, credentials checked before anything is parsed.
+        self.guard = Guard(max_body_bytes=http.max_request_bytes)
+        self.app.add_middleware(RequestGuard, guard=self.guard)
+        problems.install(self.app)
 
     # --- wiring -------------------------------------------------------------
 
@@ -110,6 +117,20 @@ class Service:
         )
         subscribe(self.broker, self.publisher, self.name, sub)
         self._subscribed.append(topic)
+
+    def require_credentials(
+        self, *, api_keys: dict[str, str] | None = None, auth: AuthSettings | None = None
+    ) -> Authenticator:
+        """Every path but the operational ones needs a person's token (or one of ``api_keys``).
+
+        Tokens are checked as ``AUTH_*`` says (``auth`` when given, else the environment);
+        without a key set or secret this raises ConfigError unless HELPDESK_DEVELOPMENT is on.
+        """
+        verifier = TokenVerifier(auth or load(AuthSettings), development=self.common.helpdesk_development)
+        self.guard.authenticate = Authenticator(verifier, api_keys)
+        self.on_startup(verifier.start)
+        self.readiness.add("identity-keys", verifier.ready)
+        return self.guard.authenticate
 
     def on_startup(self, hook: Hook) -> None:
         self._startup.append(hook)
@@ -171,7 +192,7 @@ class Service:
             try:
                 await self.broker.start()
                 return
-            except Exception as exc:  # noqa: BLE001 - reported below with the address
+            except Exception as exc:
                 await self._refuse_bad_credentials()
                 if time.monotonic() > deadline:
                     raise RuntimeError(
@@ -215,13 +236,15 @@ class Service:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - logged, then restarted
+            except Exception:
                 log.exception("worker failed, restarting", worker=name, backoff_s=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
 
     @asynccontextmanager
     async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        if self.common.helpdesk_development:
+            log.warning("HELPDESK_DEVELOPMENT is on: development credentials are accepted; never in a deployment")
         for hook in self._startup:
             await hook()
         await self._check_topics()

@@ -7,6 +7,7 @@ so five services can run side by side from one shell.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Literal, TypeVar
 
@@ -91,6 +92,11 @@ class HttpSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     shutdown_timeout_s: float = Field(default=20.0, gt=0, description="Time to drain in-flight work on SIGTERM.")
+    max_request_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="Largest request body accepted on any path (413 beyond it, before more is read).",
+    )
 
 
 def load(cls: type[S]) -> S:
@@ -103,9 +109,22 @@ def load(cls: type[S]) -> S:
         for err in exc.errors(include_url=False):
             field = ".".join(str(p) for p in err["loc"])
             value = err.get("input")
-            got = "" if isinstance(value, dict) else f" (got {value!r})"
+            got = "" if isinstance(value, dict) else f" (got {_shown(cls, str(err['loc'][0]) if err['loc'] else '', value)})"
             lines.append(f"  {(prefix + field).upper()}: {err['msg']}{got}")
         raise ConfigError("\n".join(lines)) from None
+
+
+_SECRET_NAMES = re.compile(r"secret|password|token|api_keys?$|credential", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]*):[^@/\s]*@")
+
+
+def _shown(cls: type[BaseSettings], name: str, value: object) -> str:
+    """How a bad value is quoted in an error: never a secret's value, nor the password in a URL."""
+    field = cls.model_fields.get(name)
+    annotation = repr(field.annotation) if field is not None else ""
+    if "Secret" in annotation or _SECRET_NAMES.search(name):
+        return "a value, not shown: it is a secret"
+    return repr(_URL_PASSWORD.sub(r"\1:***@", value) if isinstance(value, str) else value)
 
 
 def exit_on_config_error(exc: ConfigError) -> None:

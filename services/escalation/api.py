@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from contracts.sla import Deadline as SlaDeadline
+from runtime.http import people
 from services.escalation.adapters.store import DeadlineStore
 from services.escalation.clock import Clock
 from services.escalation.domain.deadline import Deadline, DeadlineState
@@ -47,7 +48,7 @@ class TicketDeadlines(BaseModel):
 
 
 def deadlines_router(store: DeadlineStore, policy: EscalationPolicy, clock: Clock) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["deadlines"])
+    router = APIRouter(prefix="/v1", tags=["deadlines"], dependencies=[Depends(people(doing="read SLA deadlines"))])
 
     def view(deadline: Deadline) -> DeadlineView:
         to = policy.next_level(deadline.level)

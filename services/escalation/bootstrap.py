@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from contracts.tickets import TICKET_EVENTS
 from contracts.topics import TICKET_EVENTS_TOPIC
+from runtime.auth import AuthSettings
 from runtime.service import Service
 from runtime.settings import CommonSettings
 from services.escalation.adapters.store import DeadlineStore
@@ -31,10 +32,13 @@ def escalation_policy(settings: Settings) -> EscalationPolicy:
     return EscalationPolicy(load_levels(settings.levels_file), override, load_policies(settings.policies_file))
 
 
-def build(common: CommonSettings, settings: Settings, *, clock: Clock | None = None) -> Service:
+def build(
+    common: CommonSettings, settings: Settings, *, clock: Clock | None = None, auth: AuthSettings | None = None
+) -> Service:
     clock = clock or SystemClock()
     policy = escalation_policy(settings)
     service = Service("escalation", common, settings, description=DESCRIPTION)
+    service.require_credentials(auth=auth)
     store = DeadlineStore(settings.database_url)
     service.on_startup(store.create_schema)
     service.on_shutdown(store.close)

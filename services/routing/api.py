@@ -5,15 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 
+from runtime.http import people
 from services.routing.adapters.agents_file import AgentProfile
 from services.routing.adapters.store import RoutingStore, agent_row
 from services.routing.reload import RulesInForce
 
 
 def routing_router(store: RoutingStore, rules: RulesInForce) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["routing"])
+    # Routing's decisions and the agents are the desk's inner workings: agents read them, leads change them.
+    router = APIRouter(prefix="/v1", tags=["routing"], dependencies=[Depends(people(doing="read routing's data"))])
 
     @router.get("/rules/status")
     async def rules_status() -> dict[str, Any]:
@@ -54,7 +56,7 @@ def routing_router(store: RoutingStore, rules: RulesInForce) -> APIRouter:
         agent, load = found
         return {**agent_row(agent), "open_tickets": load}
 
-    @router.put("/agents/{agent_id}")
+    @router.put("/agents/{agent_id}", dependencies=[Depends(people(lead=True, doing="change agents"))])
     async def put_agent(agent_id: str, profile: AgentProfile) -> dict[str, Any]:
         """Create or replace the agent (skills, languages, level, queues, availability)."""
         if not agent_id.strip() or len(agent_id) > 200:

@@ -6,6 +6,7 @@ import services.routing
 from contracts.tickets import TICKET_EVENTS
 from contracts.topics import TICKET_EVENTS_TOPIC
 from runtime.logs import get_logger
+from runtime.auth import AuthSettings
 from runtime.service import Service
 from runtime.settings import CommonSettings
 from services.routing.adapters.agents_file import load_agents
@@ -18,12 +19,13 @@ from services.routing.reload import RulesInForce
 log = get_logger("routing")
 
 
-def build(common: CommonSettings, settings: Settings) -> Service:
+def build(common: CommonSettings, settings: Settings, *, auth: AuthSettings | None = None) -> Service:
     """The routing service; raises RulesFileError / AgentsFileError (naming file and line) if a file is invalid."""
     rules = RulesInForce(settings.rules_file)
     roster = load_agents(settings.agents_file) if settings.agents_file else []
     store = RoutingStore(settings.database_url)
     service = Service("routing", common, settings, description=(services.routing.__doc__ or "").strip())
+    service.require_credentials(auth=auth)
 
     async def start() -> None:
         await store.create_schema()

@@ -9,11 +9,11 @@ from services.tickets.config import Settings
 
 def main() -> None:
     try:
-        common, settings = load(CommonSettings), load(Settings)
+        service = build(load(CommonSettings), load(Settings))
     except ConfigError as exc:
         exit_on_config_error(exc)
         return
-    build(common, settings).run()
+    service.run()
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from contracts.envelope import Envelope, new_envelope
 from contracts.incidents import Channel
 from contracts.tickets import MESSAGE_OF_DATA, LinkKind
-from services.tickets import auth
+from runtime.problems import Problem, documented
+from services.tickets import auth, customer_view
 from services.tickets.adapters import deadlines, event_store, read_model, repository
 from services.tickets.adapters.database import TicketDatabase
 from services.tickets.adapters.event_store import ConcurrencyConflict
@@ -47,7 +48,6 @@ from services.tickets.domain import (
     TicketRuleViolation,
 )
 from services.tickets.metrics import COMMANDS
-from services.tickets.problems import Problem, documented
 from services.tickets.representations import (
     HistoryEntry,
     LinkRequest,
@@ -108,7 +108,7 @@ Decision = tuple[list[TicketEvent], list[TicketEvent]]
 
 def tickets_router(db: TicketDatabase, settings: Settings, appended: Callable[[], None]) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["tickets"])
-    Who = Annotated[auth.Caller, Depends(auth.dependency(settings))]
+    Who = Annotated[auth.Caller, Depends(auth.authenticated)]
     IfMatch = Annotated[str | None, Header(description='The version from the ETag, e.g. "3".')]
 
     @router.get("/tickets/{ref}", response_model=TicketDetail, responses=ERRORS)
@@ -175,6 +175,9 @@ def tickets_router(db: TicketDatabase, settings: Settings, appended: Callable[[]
         """
         auth.allow(caller, "read")
         if caller.kind == "customer":
+            internal = {"queue": queue, "assignee": assignee, "priority": priority}
+            if asked := [name for name in customer_view.INTERNAL_FILTERS if internal[name] is not None]:
+                raise Problem(403, "forbidden", "Not allowed", f"a customer may not filter by {', '.join(asked)}")
             if customer not in (None, caller.customer_id):
                 return TicketList(tickets=[])
             customer = caller.customer_id
@@ -569,7 +572,6 @@ def _not_found(ref: str) -> Problem:
 def _detail(history: TicketHistory, response: Response, caller: auth.Caller) -> TicketDetail:
     response.headers["ETag"] = f'"{history.ticket.version}"'
     ticket = history.ticket
-    customer = caller.kind == "customer"
     entries = [
         HistoryEntry(
             event_id=e.event_id,
@@ -579,23 +581,30 @@ def _detail(history: TicketHistory, response: Response, caller: auth.Caller) -> 
             data=e.data.model_dump(mode="json"),
         )
         for e in history.events
-        if not customer or auth.visible_to_customer(e.type, e.data)
     ]
-    links = [] if customer else sorted(ticket.links, key=lambda link: (link.number, link.kind))
-    view = _view(TicketView.model_validate(history.read_model_row()), caller)
-    return TicketDetail(
-        **view.model_dump(),
+    links = sorted(ticket.links, key=lambda link: (link.number, link.kind))
+    detail = TicketDetail(
+        **TicketView.model_validate(history.read_model_row()).model_dump(),
         links=[LinkView(kind=link.kind, ticket_id=link.ticket_id, number=link.number) for link in links],  # type: ignore[arg-type]
         merged_into=TicketRefView(**vars(ticket.merged_into)) if ticket.merged_into else None,
         history=entries,
     )
+    if caller.kind != "customer":
+        return detail
+    shown = customer_view.ticket(detail.model_dump(exclude={"history"}))
+    story = [
+        entry.model_copy(update={"data": customer_view.event_data(entry.type, entry.data)})
+        for entry in detail.history
+        if customer_view.sees_event(entry.type, entry.data)
+    ]
+    return TicketDetail(**shown, history=story)
 
 
 def _view(view: TicketView, caller: auth.Caller) -> TicketView:
     """What the caller sees of a ticket: a customer, nothing of the desk's inner workings."""
     if caller.kind != "customer":
         return view
-    return view.model_copy(update={"assignee": None, "queue": None, "flags": []})
+    return TicketView.model_validate(customer_view.ticket(view.model_dump()))
 
 
 def _cursor(row: dict[str, Any]) -> str:

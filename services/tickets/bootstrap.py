@@ -7,10 +7,9 @@ from contracts.commands import TICKET_COMMANDS
 from contracts.incidents import IncidentIdentified
 from contracts.sla import SlaDeadlinesChanged
 from contracts.topics import INCIDENTS_IDENTIFIED, SLA_DEADLINES, TICKET_COMMANDS_TOPIC
-from runtime.logs import get_logger
+from runtime.auth import AuthSettings
 from runtime.service import Service
 from runtime.settings import CommonSettings
-from services.tickets import problems
 from services.tickets.adapters.database import TicketDatabase
 from services.tickets.api import tickets_router
 from services.tickets.census import census_worker
@@ -19,11 +18,11 @@ from services.tickets.handlers import apply_commands, open_tickets, record_deadl
 from services.tickets.relay import Relay
 from services.tickets.stream import LogTail, stream_router
 
-log = get_logger("tickets")
 
-
-def build(common: CommonSettings, settings: Settings) -> Service:
+def build(common: CommonSettings, settings: Settings, auth: AuthSettings | None = None) -> Service:
+    """The ticket service; ``auth`` (else AUTH_* from the environment) says how people's tokens are checked."""
     service = Service("tickets", common, settings, description=services.tickets.__doc__ or "")
+    service.require_credentials(api_keys=settings.integration_keys, auth=auth)
     db = TicketDatabase(settings.database_url)
     relay = Relay(
         db,
@@ -38,14 +37,6 @@ def build(common: CommonSettings, settings: Settings) -> Service:
         relay.wake()
         tail.appended()
 
-    async def warn_about_dev_secret() -> None:
-        if settings.uses_dev_secret:
-            log.warning(
-                "INSECURE: agents' tokens are checked with the built-in development secret; "
-                "anyone can mint a valid token. Set TICKETS_JWT_SECRET (32+ random characters) in any deployment."
-            )
-
-    service.on_startup(warn_about_dev_secret)
     service.on_startup(db.migrate)
     service.on_shutdown(db.close)
     # Shut-down hooks run last to first: open streams end before the database closes.
@@ -77,6 +68,5 @@ def build(common: CommonSettings, settings: Settings) -> Service:
     service.add_worker("stream-tail", tail.watch)
 
     service.app.include_router(tickets_router(db, settings, appended))
-    service.app.include_router(stream_router(db, settings, tail))
-    problems.install(service.app)
+    service.app.include_router(stream_router(db, tail))
     return service

@@ -1,10 +1,10 @@
 """Mint a credential for local use: an agent's or a customer's token, or an integration's API key.
 
 ``python -m services.tickets.mint_token --agent alice [--role lead]`` and
-``--customer c-42`` print a JWT signed with the configured secret
-(``TICKETS_JWT_SECRET``, or the development default), issuer and audience, so
-the ticket service started from the same environment accepts it. Deployments
-mint tokens with their identity provider instead.
+``--customer c-42`` print a JWT signed with the shared secret (``AUTH_JWT_SECRET``,
+or the development secret when ``HELPDESK_DEVELOPMENT=true``), issuer and audience,
+so the services started from the same environment accept it. Deployments check
+tokens by their identity provider's key set (``AUTH_JWKS_URL``) and mint them there.
 
 ``--api-key crm`` prints a new random key for the integration ``crm`` (on
 stdout) and the line to configure (on stderr): the service keeps only the key's sha256
@@ -21,9 +21,8 @@ import re
 import secrets
 import sys
 
-from runtime.settings import ConfigError, load
-from services.tickets.auth import STAFF_ROLES, mint
-from services.tickets.config import Settings
+from runtime.auth import STAFF_ROLES, AuthSettings, TokenVerifier
+from runtime.settings import CommonSettings, ConfigError, load
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,14 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.ttl <= 0:
         parser.error("--ttl must be positive")
     try:
-        settings = load(Settings)
+        settings = load(AuthSettings)
+        if args.ttl > settings.max_token_lifetime_s:
+            parser.error(f"--ttl: at most {settings.max_token_lifetime_s}s (AUTH_MAX_TOKEN_LIFETIME_S)")
+        verifier = TokenVerifier(settings, development=load(CommonSettings).helpdesk_development)
+        roles = ["customer"] if args.customer is not None else args.role or ["agent"]
+        token = verifier.mint(subject, roles, args.ttl)
     except ConfigError as exc:
         print(exc.message, file=sys.stderr)
         return 2
-    if settings.uses_dev_secret:
-        print("warning: signed with the development secret; set TICKETS_JWT_SECRET", file=sys.stderr)
-    roles = ["customer"] if args.customer is not None else args.role or ["agent"]
-    print(mint(settings, subject, roles, args.ttl))
+    if verifier.uses_development_secret:
+        print("warning: signed with the development secret (HELPDESK_DEVELOPMENT=true)", file=sys.stderr)
+    print(token)
     return 0
 
 

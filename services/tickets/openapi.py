@@ -15,6 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
+from runtime.auth import AuthSettings
 from runtime.settings import CommonSettings
 from services.tickets.bootstrap import build
 from services.tickets.config import Settings
@@ -27,7 +30,9 @@ def openapi_document() -> dict[str, Any]:
     # Built from the settings' defaults, not the environment: the document describes the code, not a deployment.
     # An in-memory database: building the service must not create ./var/tickets.db.
     settings = Settings.model_construct(database_url="sqlite+aiosqlite:///:memory:")
-    return build(CommonSettings.model_construct(), settings).app.openapi()
+    # The document is the same however tokens are checked; a throw-away secret lets the app be built.
+    auth = AuthSettings.model_construct(jwt_secret=SecretStr("x" * 32))
+    return build(CommonSettings.model_construct(), settings, auth).app.openapi()
 
 
 def render(document: dict[str, Any]) -> str:

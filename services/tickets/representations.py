@@ -32,16 +32,18 @@ class TicketView(BaseModel):
     description: str
     channel: str
     channel_message_id: str = Field(description="The channel's own id of the contact that opened the ticket.")
-    customer: dict[str, Any]
+    customer: dict[str, Any] = Field(
+        description="The customer as intake identified them (a customer sees only their own contact data)."
+    )
     components: list[str]
-    priority: int | None
+    priority: int | None = Field(description="1 (business down) to 5; null until routed, and always for customers.")
     queue: str | None = Field(description="The queue it waits in; always null for customers.")
-    level: int
+    level: int | None = Field(description="The support level it sits at (1 is first line); null for customers.")
     assignee: str | None = Field(description="The owner; always null for customers.")
     opened_at: datetime
     updated_at: datetime
     resolution: str | None
-    resolved_by: str | None
+    resolved_by: str | None = Field(description="Who resolved it; null while unresolved, and always for customers.")
     flags: list[str] = Field(description="Flags raised on the ticket (e.g. sla_warning), sorted; empty for customers.")
 
 
@@ -58,7 +60,9 @@ class TicketRefView(BaseModel):
 
 class TicketDetail(TicketView):
     links: list[LinkView] = Field(description="Links to other tickets (empty for customers).")
-    merged_into: TicketRefView | None = Field(description="The ticket this one was merged into (status merged).")
+    merged_into: TicketRefView | None = Field(
+        description="The ticket this one was merged into (status merged); null for customers."
+    )
     history: list[HistoryEntry] = Field(
         description="Every event of the ticket, oldest first (a customer's: the events a customer sees)."
     )

@@ -40,17 +40,17 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.logs import get_logger
-from services.tickets import auth
+from runtime.problems import Problem, documented
+from services.tickets import auth, customer_view
 from services.tickets.adapters import event_store, read_model, repository
 from services.tickets.adapters.database import TicketDatabase
-from services.tickets.config import Settings
-from services.tickets.problems import Problem, documented
 from services.tickets.relay import message_value
 
 log = get_logger("tickets.stream")
 
 KEEP_ALIVE_S = 15.0  # proxies close idle connections; a comment line keeps this one busy
 BATCH = 500
+TOKEN_EXPIRED = b'event: token-expired\ndata: {"detail": "the token this stream was opened with has expired"}\n\n'
 STREAMS_OPEN = Gauge("helpdesk_ticket_streams_open", "Live ticket event streams (GET /v1/stream) open now.")
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: documented(text)
@@ -161,14 +161,12 @@ def caller_sees(caller: auth.Caller, event: Row[Any], place: Place | None) -> bo
     if place is None or not auth.may_see(caller, place.customer_id):
         return False
     data = json.loads(event.data) if event.type == "ticket.note_added" else {}
-    return auth.visible_to_customer(event.type, data)
+    return customer_view.sees_event(event.type, data)
 
 
-def stream_router(
-    db: TicketDatabase, settings: Settings, tail: LogTail, *, keep_alive_s: float = KEEP_ALIVE_S
-) -> APIRouter:
+def stream_router(db: TicketDatabase, tail: LogTail, *, keep_alive_s: float = KEEP_ALIVE_S) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["stream"])
-    Who = Annotated[auth.Caller, Depends(auth.dependency(settings))]
+    Who = Annotated[auth.Caller, Depends(auth.authenticated)]
 
     @router.get(
         "/stream",
@@ -246,24 +244,40 @@ async def _events(
             for event in batch.events:
                 position = event.position
                 if batch.matches(event, watch) and caller_sees(caller, event, batch.places.get(event.ticket_id)):
-                    yield _sse(event)
+                    yield _sse(event, caller)
                     written_at = time.monotonic()
             if len(batch.events) == BATCH:
                 continue  # more waiting: no sleep
+            token_left = _token_left(caller)
+            if token_left <= 0:
+                # The credential the stream was opened with has ended: so does the stream. The client
+                # reconnects with a fresh token and Last-Event-ID, and misses nothing.
+                yield TOKEN_EXPIRED
+                break
             quiet_for = time.monotonic() - written_at
             if quiet_for >= keep_alive_s:
                 yield b": keep-alive\n\n"
                 written_at, quiet_for = time.monotonic(), 0.0
             try:
-                await asyncio.wait_for(grown.wait(), keep_alive_s - quiet_for)
+                await asyncio.wait_for(grown.wait(), min(keep_alive_s - quiet_for, token_left))
             except TimeoutError:
                 pass
     log.debug("stream ended", position=position)
 
 
-def _sse(event: Row[Any]) -> bytes:
+def _token_left(caller: auth.Caller) -> float:
+    """Seconds until the caller's token expires (API keys do not)."""
+    return float("inf") if caller.expires_at is None else caller.expires_at - time.time()
+
+
+def _sse(event: Row[Any], caller: auth.Caller) -> bytes:
     # The stored JSON holds no raw newline (JSON escapes them), so the data fits one ``data:`` line.
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.position, event.type.encode(), message_value(event))
+    value = message_value(event)
+    if caller.kind == "customer":
+        envelope = json.loads(value)
+        envelope["data"] = customer_view.event_data(event.type, envelope["data"])
+        value = json.dumps(envelope, separators=(",", ":")).encode()
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.position, event.type.encode(), value)
 
 
 # --- reading the log and the read model for a stream -----------------------------------

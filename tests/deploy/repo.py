@@ -36,9 +36,15 @@ def env_vars_of(settings: type) -> dict[str, object]:
 def service_env_vars(service: str) -> dict[str, object]:
     """Every variable ``python -m services.<service>`` reads: its own and the shared ones."""
     config = importlib.import_module(f"services.{service}.config")
+    from runtime.auth import AuthSettings
     from runtime.settings import CommonSettings
 
-    return {**env_vars_of(CommonSettings), **env_vars_of(config.Settings)}
+    people = env_vars_of(AuthSettings) if service in PEOPLES_SERVICES else {}
+    return {**env_vars_of(CommonSettings), **people, **env_vars_of(config.Settings)}
+
+
+# The services that serve people (and so read AUTH_*: how people's tokens are checked).
+PEOPLES_SERVICES = ("tickets", "routing", "escalation")
 
 
 def prefix_of(service: str) -> str:

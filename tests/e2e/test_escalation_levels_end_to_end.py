@@ -43,7 +43,7 @@ from services.escalation.bootstrap import build as build_escalation
 from services.escalation.config import Settings as EscalationSettings
 from services.notify.bootstrap import build as build_notify
 from services.notify.config import Settings as NotifySettings
-from services.tickets.auth import mint
+from tests.support.tokens import AUTH, development_bearer, mint
 from services.tickets.bootstrap import build as build_tickets
 from services.tickets.config import Settings as TicketsSettings
 from tests.integration.test_escalation_service import (
@@ -79,6 +79,8 @@ policies:
     first_response: 60
     warn_at_percent: [50]
 """
+
+LEAD = development_bearer("lead-1", ("agent", "lead"))  # a team lead's token the services accept
 
 
 @pytest.fixture
@@ -217,16 +219,16 @@ async def test_a_claimed_ticket_past_its_resolution_target_moves_up_a_level_and_
         policies_file=tmp_path / "sla.yaml", timer_interval_s=0.05,
     ), clock=clock)
     tickets_settings = TicketsSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/tickets.db")
-    tickets = build_tickets(common, tickets_settings)
+    tickets = build_tickets(common, tickets_settings, AUTH)
     incident = IncidentIdentifiedData(
         channel=Channel.EMAIL, channel_message_id=f"m-{uuid.uuid4().hex[:8]}", received_at=datetime.now(UTC),
         subject="Claimed, then forgotten", customer=CustomerProfile(identified=True, customer_id="C-2"),
     )
-    agent = {"Authorization": f"Bearer {mint(tickets_settings, 'agent-ann')}"}
+    agent = {"Authorization": f"Bearer {mint('agent-ann')}"}
     async with (
         running(tickets), running(escalation), producer(kafka_bootstrap) as p,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=tickets.app), base_url="http://t", headers=agent) as desk,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=escalation.app), base_url="http://e") as sla,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=escalation.app), base_url="http://e", headers=LEAD) as sla,
         TopicReader(kafka_bootstrap, TICKET_EVENTS_TOPIC.qualified(topic_prefix)) as events,
         TopicReader(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(topic_prefix)) as commands,
     ):

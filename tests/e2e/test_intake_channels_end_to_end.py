@@ -38,7 +38,7 @@ from runtime.settings import CommonSettings
 from runtime.topics_admin import ensure_topics
 from services.intake.channels.twilio import signature
 from services.intake.config import Settings as IntakeSettings
-from services.tickets.auth import mint
+from tests.support.tokens import AUTH, mint
 from services.tickets.config import Settings as TicketSettings
 from tests.support.kafka import incident, produce, wait_for
 
@@ -47,7 +47,6 @@ META_SECRET = "meta-app-secret-e2e"
 TWILIO_TOKEN = "twilio-token-e2e"
 PUBLIC = "https://helpdesk.example.com"
 KEY = "crm-key-e2e"
-JWT_SECRET = "e2e-intake-channels-secret-0123456789abcdef"
 # The directory: the example's five customers, and one known by her Facebook ids.
 SOCIAL_CUSTOMER = """
   - user_id: u-2001
@@ -153,10 +152,10 @@ async def desk(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
         wait_for_ticket_s=20,
     )
     ticket_settings = TicketSettings(
-        database_url=f"sqlite+aiosqlite:///{state / 'tickets.db'}", jwt_secret=JWT_SECRET, relay_poll_interval_ms=20
+        database_url=f"sqlite+aiosqlite:///{state / 'tickets.db'}", relay_poll_interval_ms=20
     )
     intake = intake_service.build(common, intake_settings)
-    tickets = ticket_service.build(common, ticket_settings)
+    tickets = ticket_service.build(common, ticket_settings, AUTH)
     # The chat widget's real WebSocket: uvicorn serves intake's app (its lifespan is run below).
     server = uvicorn.Server(
         uvicorn.Config(intake.app, host="127.0.0.1", port=http_port, lifespan="off", log_level="warning")
@@ -164,7 +163,7 @@ async def desk(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
     async with tickets._lifespan(tickets.app), intake._lifespan(intake.app):
         serving = asyncio.create_task(server.serve())
         await wait_for(lambda: server.started, timeout=10)
-        agent = {"Authorization": f"Bearer {mint(ticket_settings, 'alice')}"}
+        agent = {"Authorization": f"Bearer {mint('alice')}"}
         async with (
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=intake.app), base_url="http://intake", headers={"X-API-Key": KEY}

@@ -46,8 +46,11 @@ from services.escalation.domain.message_ids import (
     escalate_command_id,
     escalation_notification_id,
 )
+from tests.support.tokens import development_bearer
 
 UNCLAIMED_AFTER = timedelta(seconds=60)
+
+LEAD = development_bearer("lead-1", ("agent", "lead"))  # a team lead's token the services accept
 
 
 class MovableClock:
@@ -106,7 +109,7 @@ async def escalation(
     )
     service = build(common, settings, clock=clock)
     transport = httpx.ASGITransport(app=service.app)
-    async with service._lifespan(service.app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with service._lifespan(service.app), httpx.AsyncClient(transport=transport, base_url="http://t", headers=LEAD) as client:
         yield client
 
 

@@ -46,6 +46,7 @@ from tests.integration.test_escalation_service import (
     producer,
     publish,
 )
+from tests.support.tokens import development_bearer
 
 POLICIES = """\
 default_calendar: 24x7
@@ -58,6 +59,8 @@ policies:
     first_response: 1d
 """
 
+LEAD = development_bearer("lead-1", ("agent", "lead"))  # a team lead's token the services accept
+
 
 @asynccontextmanager
 async def escalation_with_policies(
@@ -69,7 +72,7 @@ async def escalation_with_policies(
     settings = Settings(database_url=database_url, policies_file=policies, timer_interval_s=0.05)
     service = build(common, settings, clock=clock)
     transport = httpx.ASGITransport(app=service.app)
-    async with service._lifespan(service.app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with service._lifespan(service.app), httpx.AsyncClient(transport=transport, base_url="http://t", headers=LEAD) as client:
         yield client
 
 

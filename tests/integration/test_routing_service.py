@@ -34,6 +34,7 @@ from runtime.settings import CommonSettings
 from services.routing.bootstrap import build
 from services.routing.config import Settings
 from tests.support.kafka import group_lag, produce, read_all, wait_for
+from tests.support.tokens import development_bearer
 
 RULES = """\
 priority:
@@ -56,6 +57,8 @@ agents:
   - {id: net-2, skills: [vpn], languages: [en], level: 2, queues: [L2-network]}
   - {id: desk-1, skills: [windows], queues: [L1-service-desk]}
 """
+
+LEAD = development_bearer("lead-1", ("agent", "lead"))  # a team lead's token the services accept
 
 
 @dataclass
@@ -97,7 +100,7 @@ async def running(bootstrap: str, prefix: str, folder: Path, database_url: str) 
     settings = Settings(rules_file=rules, agents_file=agents, database_url=database_url, reload_interval_s=0.05)
     service = build(common, settings)
     async with service._lifespan(service.app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://t") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://t", headers=LEAD) as http:
             yield Routing(bootstrap, prefix, http, rules)
 
 

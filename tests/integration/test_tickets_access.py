@@ -28,6 +28,7 @@ from runtime.settings import CommonSettings
 from services.tickets.adapters.database import TicketDatabase
 from services.tickets.bootstrap import build
 from tests.integration.test_tickets_api import SECRET, Desk, desk_settings, problem
+from tests.support.tokens import AUTH
 
 OWN, OTHER = "c-own", "c-other"
 CALLERS = (
@@ -128,7 +129,7 @@ async def service(sqlite_database: str, kafka_bootstrap: str, topic_prefix: str)
     common = CommonSettings(
         kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix, kafka_retry_backoff_ms=10
     )
-    service = build(common, desk_settings(sqlite_database))
+    service = build(common, desk_settings(sqlite_database), AUTH)
     async with service._lifespan(service.app):
         yield service
 
@@ -145,7 +146,8 @@ async def desk(service: Service, sqlite_database: str) -> AsyncIterator[Desk]:
 
 def credentials(desk: Desk, caller: str) -> dict[str, str]:
     expired = jwt.encode(
-        {"sub": "alice", "roles": ["agent"], "iss": "helpdesk", "aud": "helpdesk-api", "exp": int(time.time()) - 600},
+        {"sub": "alice", "roles": ["agent"], "iss": "helpdesk", "aud": "helpdesk-api", "iat": int(time.time()) - 1200,
+         "exp": int(time.time()) - 600},
         SECRET,
         algorithm="HS256",
     )
@@ -265,6 +267,62 @@ async def test_a_customer_sees_only_their_own_tickets_and_none_of_the_desks_inte
     not_theirs = problem(await desk.http.get(f"/v1/tickets/{theirs}", headers=customer), 404, "ticket-not-found")
     no_such = problem(await desk.http.get("/v1/tickets/HD-999999", headers=customer), 404, "ticket-not-found")
     assert not_theirs.keys() == no_such.keys()  # another customer's ticket looks like no ticket at all
+
+
+async def test_a_customer_never_sees_internal_reasons_agent_ids_or_the_directorys_view_of_them(desk: Desk) -> None:
+    mine = await desk.ticket(
+        "mine", customer_id=OWN, name="Olga Own", vip=True, department="Dept-Of-Secrets", location="Floor-13"
+    )
+    theirs = await desk.ticket("theirs", customer_id=OTHER, queue="line-of-others")
+    alice, lena = desk.auth("alice"), desk.auth("lena", ("agent", "lead"))
+    await desk.http.post(f"/v1/tickets/{mine}/claim", headers=alice)
+    await desk.http.post(f"/v1/tickets/{mine}/resolve", json={"resolution": "Replaced the token"}, headers=alice)
+    await desk.http.post(f"/v1/tickets/{mine}/reopen", json={"reason": "REOPEN-REASON-INTERNAL"}, headers=lena)
+    merged = await desk.http.post(
+        f"/v1/tickets/{mine}/merge", json={"into": theirs, "reason": "MERGE-REASON-INTERNAL"}, headers=lena
+    )
+    assert merged.status_code == 200, merged.text
+    internals = ("alice", "lena", "REOPEN-REASON-INTERNAL", "MERGE-REASON-INTERNAL", theirs, "Dept-Of-Secrets",
+                 "Floor-13", '"vip"', "service-desk", "line-of-others")  # fmt: skip
+    customer = desk.customer(OWN)
+
+    ticket = await desk.http.get(f"/v1/tickets/{mine}", headers=customer)
+    listed = await desk.http.get("/v1/tickets", headers=customer)
+    async with desk.http.stream(
+        "GET", "/v1/stream", params={"ticket": mine}, headers={**customer, "Last-Event-ID": "0"}
+    ) as stream:
+        seen = await _sse_until(stream, "ticket.merged")
+    for answer in (ticket.text, listed.text, seen):
+        assert not [word for word in internals if word in answer], answer
+    shown = ticket.json()
+    assert (shown["status"], shown["resolution"], shown["customer"]["name"]) == ("merged", None, "Olga Own")
+    assert (shown["priority"], shown["level"], shown["resolved_by"], shown["merged_into"]) == (None, None, None, None)
+    assert [e["type"] for e in shown["history"]] == [
+        "ticket.opened",
+        "ticket.resolved",
+        "ticket.reopened",
+        "ticket.merged",
+    ]
+    assert "Replaced the token" in seen and "ticket.reopened" in seen
+
+
+@pytest.mark.parametrize("asked", [{"queue": "service-desk"}, {"assignee": "alice"}, {"priority": "3"}])
+async def test_a_customer_may_not_filter_by_the_desks_internals(desk: Desk, asked: dict[str, str]) -> None:
+    await desk.ticket("mine", customer_id=OWN)
+    refused = await desk.http.get("/v1/tickets", params=asked, headers=desk.customer(OWN))
+    assert f"may not filter by {next(iter(asked))}" in problem(refused, 403, "forbidden")["detail"]
+
+
+async def _sse_until(stream: httpx.Response, event_type: str) -> str:
+    """The raw text of a server-sent event stream up to and including the first event of ``event_type``."""
+    text, found = "", False
+    async with asyncio.timeout(15):
+        async for line in stream.aiter_lines():
+            text += line + "\n"
+            if found and line == "":  # the blank line that ends the event
+                return text
+            found = found or line == f"event: {event_type}"
+    raise AssertionError(f"the stream ended before {event_type}: {text}")
 
 
 async def test_a_customers_note_is_their_reply_recorded_once_per_idempotency_key(desk: Desk) -> None:

@@ -29,15 +29,15 @@ from contracts.registry import parse_message
 from contracts.sla import Deadline, SlaDeadlinesChanged, SlaDeadlinesChangedData
 from contracts.topics import SLA_DEADLINES, TICKET_EVENTS_TOPIC
 from runtime.consumer import Delivery
+from runtime.auth import AuthSettings
 from runtime.settings import CommonSettings
 from services.tickets.adapters import event_store
 from services.tickets.adapters.database import TicketDatabase
-from services.tickets.auth import mint
 from services.tickets.bootstrap import build
 from services.tickets.config import Settings
+from tests.support.tokens import AUTH, SECRET, mint
 from services.tickets.handlers import apply_commands, open_tickets, ticket_id_for
 
-SECRET = "integration-test-secret-0123456789abcdef"
 INTEGRATION_KEY = "crm-integration-key-0123456789"
 PROBLEM = "application/problem+json"
 
@@ -52,7 +52,7 @@ class Desk:
     common: CommonSettings
 
     def auth(self, agent: str = "alice", roles: tuple[str, ...] = ("agent",)) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint(self.settings, agent, roles)}"}
+        return {"Authorization": f"Bearer {mint(agent, roles)}"}
 
     def customer(self, customer_id: str = "c-9") -> dict[str, str]:
         return self.auth(customer_id, ("customer",))
@@ -61,7 +61,13 @@ class Desk:
         return {"X-API-Key": key}
 
     async def ticket(
-        self, message_id: str, *, priority: int = 3, queue: str = "service-desk", customer_id: str = "c-9"
+        self,
+        message_id: str,
+        *,
+        priority: int = 3,
+        queue: str = "service-desk",
+        customer_id: str = "c-9",
+        **profile: Any,
     ) -> str:
         """Open and route a ticket (as intake and routing would); returns its number."""
         data = IncidentIdentifiedData(
@@ -70,7 +76,7 @@ class Desk:
             received_at=datetime.now(UTC),
             subject=f"Call {message_id}",
             customer=CustomerProfile(
-                identified=True, identified_by="phone", customer_id=customer_id, phone="+4930123456"
+                identified=True, identified_by="phone", customer_id=customer_id, phone="+4930123456", **profile
             ),
         )
         incident = new_envelope(IncidentIdentified, data, correlation_id=f"call-{message_id}")
@@ -92,7 +98,7 @@ class Desk:
 
 def desk_settings(database_url: str, **changes: Any) -> Settings:
     keys = {"crm": hashlib.sha256(INTEGRATION_KEY.encode()).hexdigest()}
-    return Settings(database_url=database_url, jwt_secret=SECRET, api_keys=json.dumps(keys), **changes)
+    return Settings(database_url=database_url, api_keys=json.dumps(keys), **changes)
 
 
 @pytest.fixture
@@ -101,7 +107,7 @@ async def desk(database_url: str, kafka_bootstrap: str, topic_prefix: str) -> As
         kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix, kafka_retry_backoff_ms=10
     )
     settings = desk_settings(database_url)
-    service = build(common, settings)
+    service = build(common, settings, AUTH)
     async with service._lifespan(service.app):
         db = TicketDatabase(database_url)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://t") as http:
@@ -170,11 +176,11 @@ async def test_requests_without_a_valid_token_get_401_with_a_challenge(desk: Des
     assert missing["detail"]
     now = int(time.time())
     expired = jwt.encode(
-        {"sub": "alice", "roles": ["agent"], "iss": "helpdesk", "aud": "helpdesk-api", "exp": now - 600},
+        {"sub": "alice", "roles": ["agent"], "iss": "helpdesk", "aud": "helpdesk-api", "iat": now - 1200, "exp": now - 600},
         SECRET,
         algorithm="HS256",
     )
-    forged = mint(Settings(jwt_secret="another-secret-of-enough-length-0123456789"), "alice")
+    forged = mint("alice", auth=AuthSettings(jwt_secret="another-secret-of-enough-length-0123456789"))
     for token in (expired, forged, "garbage"):
         response = await desk.http.post(f"/v1/tickets/{number}/claim", headers={"Authorization": f"Bearer {token}"})
         problem(response, 401, "invalid-token")
@@ -326,8 +332,8 @@ async def test_a_ticket_closed_longer_than_the_window_does_not_reopen(
     common = CommonSettings(
         kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix, kafka_retry_backoff_ms=10
     )
-    settings = Settings(database_url=database_url, jwt_secret=SECRET, reopen_window_s=0)
-    service = build(common, settings)
+    settings = Settings(database_url=database_url, reopen_window_s=0)
+    service = build(common, settings, AUTH)
     transport = httpx.ASGITransport(app=service.app)
     async with service._lifespan(service.app), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         desk = Desk(http, settings, TicketDatabase(database_url), common)

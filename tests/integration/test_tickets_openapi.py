@@ -43,13 +43,12 @@ from contracts.topics import INCIDENTS_IDENTIFIED, TICKET_COMMANDS_TOPIC
 from runtime.settings import CommonSettings
 from runtime.topics_admin import ensure_topics
 from services.tickets import openapi
-from services.tickets.auth import mint
+from tests.support.tokens import AUTH, mint
 from services.tickets.bootstrap import build
 from services.tickets.config import Settings
 from services.tickets.handlers import ticket_id_for
 from tests.support.kafka import delete_topics, wait_for
 
-JWT_SECRET = "openapi-tests-secret-0123456789abcdef"
 TICKETS = 6
 QUEUES = ("service-desk", "finance-apps")
 # What exists: about half the generated requests are pointed at these (see aimed_at_existing).
@@ -147,11 +146,10 @@ def route(message: IncidentIdentified, queue: str) -> RouteTicket:
     return new_envelope(RouteTicket, data, ticket_id=ticket_id_for(message.data), correlation_id="c")  # type: ignore[return-value]
 
 
-SETTINGS_FOR_TOKENS = Settings(jwt_secret=JWT_SECRET)
 
 
 def lead_headers() -> dict[str, str]:
-    return {"Authorization": "Bearer " + mint(SETTINGS_FOR_TOKENS, "lead-1", roles=("agent", "lead"))}
+    return {"Authorization": "Bearer " + mint("lead-1", roles=("agent", "lead"))}
 
 
 @pytest.fixture(scope="module")
@@ -163,10 +161,7 @@ async def tickets_api(
     await ensure_topics(kafka_bootstrap, prefix, partitions=3)
     database = tmp_path_factory.mktemp("openapi") / "tickets.db"
     common = CommonSettings(kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=prefix)
-    service = build(
-        common,
-        Settings(database_url=f"sqlite+aiosqlite:///{database}", jwt_secret=JWT_SECRET),
-    )
+    service = build(common, Settings(database_url=f"sqlite+aiosqlite:///{database}"), AUTH)
     try:
         async with (
             service._lifespan(service.app),

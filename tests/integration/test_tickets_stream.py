@@ -27,20 +27,21 @@ from contracts.commands import RouteTicket, RouteTicketData
 from contracts.envelope import new_envelope
 from contracts.incidents import Channel, CustomerProfile, IncidentIdentified, IncidentIdentifiedData
 from runtime.consumer import Delivery
+from runtime.auth import Authenticator, AuthSettings, TokenVerifier
+from runtime.http import Guard, RequestGuard
 from runtime.settings import CommonSettings
-from services.tickets import problems
+from runtime import problems
 from services.tickets.adapters import event_store, repository
 from services.tickets.adapters.database import TicketDatabase
 from services.tickets.adapters.repository import Change
-from services.tickets.auth import mint
 from services.tickets.bootstrap import build
 from services.tickets.config import Settings
+from tests.support.tokens import AUTH, mint
 from services.tickets.domain import open_ticket
 from services.tickets.handlers import apply_commands, open_tickets, ticket_id_for
 from services.tickets.relay import message_value
 from services.tickets.stream import LogTail, stream_router
 
-SECRET = "stream-test-secret-0123456789abcdef0"
 WAIT_S = 15.0  # a deadline for what must arrive, not a duration anything is expected to take
 
 
@@ -116,7 +117,7 @@ class Desk:
     settings: Settings
 
     def auth(self, subject: str = "alice", roles: tuple[str, ...] = ("agent",)) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint(self.settings, subject, roles)}"}
+        return {"Authorization": f"Bearer {mint(subject, roles)}"}
 
     @asynccontextmanager
     async def stream(self, headers: dict[str, str] | None = None, **params: Any) -> AsyncIterator[Feed]:
@@ -163,8 +164,8 @@ async def desk(database_url: str, kafka_bootstrap: str, topic_prefix: str) -> As
     common = CommonSettings(
         kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix, kafka_retry_backoff_ms=10
     )
-    settings = Settings(database_url=database_url, jwt_secret=SECRET)
-    service = build(common, settings)
+    settings = Settings(database_url=database_url)
+    service = build(common, settings, AUTH)
     async with service._lifespan(service.app), serving(service.app) as url:
         db = TicketDatabase(database_url)
         try:
@@ -240,12 +241,25 @@ async def test_last_event_id_resumes_right_after_that_position(desk: Desk) -> No
 async def test_without_a_valid_token_the_stream_is_refused(desk: Desk) -> None:
     missing = await desk.http.get("/v1/stream")
     assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
-    forged = mint(Settings(jwt_secret="another-secret-0123456789abcdef0123"), "mallory", ("agent",))
+    forged = mint("mallory", ("agent",), auth=AuthSettings(jwt_secret="another-secret-0123456789abcdef0123"))
     bad = await desk.http.get("/v1/stream", headers={"Authorization": f"Bearer {forged}"})
     assert bad.status_code == 401 and bad.headers["content-type"] == "application/problem+json"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_stream_ends_when_its_token_expires_and_resumes_with_a_fresh_one(desk: Desk) -> None:
+    number, _ = await desk.ticket("call-expiring")
+    short_lived = {"Authorization": f"Bearer {mint('alice', ('agent',), ttl_s=2)}"}
+    async with desk.stream(headers=short_lived, ticket=number, last_event_id="0") as feed:
+        seen = [await feed.next() for _ in range(3)]  # opened, prioritised, routed
+        expired = await feed.next()
+        assert expired["event"] == "token-expired" and "id" not in expired
+        assert await feed.ended()
+    await desk.claim(number)
+    async with desk.stream(ticket=number, last_event_id=seen[-1]["id"]) as feed:
+        assert (await feed.next())["event"] == "ticket.claimed"
+
+
 async def test_a_customer_streams_only_the_public_events_of_their_own_tickets(desk: Desk) -> None:
     own, own_id = await desk.ticket("call-1", customer_id="c-1")
     others, _ = await desk.ticket("call-2", customer_id="c-2")
@@ -287,12 +301,12 @@ async def test_open_streams_end_when_the_service_stops(
     sqlite_database: str, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     common = CommonSettings(kafka_bootstrap_servers=kafka_bootstrap, kafka_topic_prefix=topic_prefix)
-    settings = Settings(database_url=sqlite_database, jwt_secret=SECRET)
-    service = build(common, settings)
+    settings = Settings(database_url=sqlite_database)
+    service = build(common, settings, AUTH)
     lifespan = service._lifespan(service.app)
     await lifespan.__aenter__()
     async with serving(service.app) as url, httpx.AsyncClient(base_url=url, timeout=WAIT_S) as http:
-        token = {"Authorization": f"Bearer {mint(settings, 'alice')}"}
+        token = {"Authorization": f"Bearer {mint('alice')}"}
         async with http.stream("GET", "/v1/stream", headers=token) as response:
             feed = Feed(response)
             stopping = asyncio.create_task(lifespan.__aexit__(None, None, None))  # the shut-down hooks run
@@ -301,16 +315,17 @@ async def test_open_streams_end_when_the_service_stops(
 
 
 async def test_a_quiet_stream_sends_keep_alives(sqlite_database: str) -> None:
-    settings = Settings(database_url=sqlite_database, jwt_secret=SECRET)
+    settings = Settings(database_url=sqlite_database)
     db = TicketDatabase(sqlite_database)
     await db.migrate()
     tail = LogTail(db, poll_interval_s=0.05)
     app = FastAPI()
-    app.include_router(stream_router(db, settings, tail, keep_alive_s=0.1))
+    app.include_router(stream_router(db, tail, keep_alive_s=0.1))
+    app.add_middleware(RequestGuard, guard=Guard(64 * 1024, Authenticator(TokenVerifier(AUTH))))
     problems.install(app)
     try:
         async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=WAIT_S) as http:
-            token = {"Authorization": f"Bearer {mint(settings, 'alice')}"}
+            token = {"Authorization": f"Bearer {mint('alice')}"}
             async with http.stream("GET", "/v1/stream", headers=token) as response:
                 await Feed(response).comment("keep-alive")
     finally:

@@ -43,7 +43,7 @@ from runtime.consumer import Delivery
 from runtime.topics_admin import ensure_topics
 from services.tickets.adapters import read_model
 from services.tickets.adapters.database import TicketDatabase
-from services.tickets.auth import mint
+from tests.support.tokens import AUTH_ENV, mint
 from services.tickets.config import Settings
 from services.tickets.handlers import (
     apply_commands,
@@ -54,7 +54,6 @@ from services.tickets.handlers import (
 from tests.support.kafka import delete_topics
 
 ROOT = Path(__file__).resolve().parents[2]
-JWT_SECRET = "client-tests-secret-0123456789abcdef"
 # An integration's API key, configured as TICKETS_API_KEYS (name -> sha256 of the key).
 API_KEY = "crm-key-0123456789"
 API_KEYS = {"crm": hashlib.sha256(API_KEY.encode()).hexdigest()}
@@ -94,7 +93,7 @@ class TicketService:
 
     @property
     def settings(self) -> Settings:
-        return Settings(database_url=self.database_url, jwt_secret=JWT_SECRET)
+        return Settings(database_url=self.database_url)
 
     @property
     def env(self) -> dict[str, str]:
@@ -107,7 +106,7 @@ class TicketService:
             "TICKETS_DATABASE_URL": self.database_url,
             "TICKETS_HTTP_HOST": "127.0.0.1",
             "TICKETS_HTTP_PORT": str(self.port),
-            "TICKETS_JWT_SECRET": JWT_SECRET,
+            **AUTH_ENV,
             "TICKETS_API_KEYS": json.dumps(API_KEYS),
             "TICKETS_SHUTDOWN_TIMEOUT_S": "2",
         }
@@ -118,7 +117,7 @@ class TicketService:
         roles: tuple[str, ...] = ("agent",),
         ttl_s: int = 3600,
     ) -> str:
-        return mint(self.settings, agent, roles, ttl_s)
+        return mint(agent, roles, ttl_s)
 
     # The process
 

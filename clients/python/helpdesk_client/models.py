@@ -56,7 +56,7 @@ class TicketView(ApiModel):
     components: list[str]
     priority: int | None
     queue: str | None
-    level: int
+    level: int | None = Field(description="Null for customers.")
     assignee: str | None
     opened_at: datetime
     updated_at: datetime
