@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contracts.incidents import EmailAddress, LanguageTag, OneLine
 from services.intake.domain import Customer, normalise_phone
 
 
@@ -12,8 +13,8 @@ class CustomerEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     user_id: str = Field(min_length=1, max_length=200)
-    name: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(default=None, max_length=320)
+    name: OneLine = Field(min_length=1, max_length=200)
+    email: EmailAddress = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=64)
     social_handles: list[str] = Field(default_factory=list, max_length=20)
     location: str | None = Field(default=None, max_length=300)
@@ -21,6 +22,7 @@ class CustomerEntry(BaseModel):
     vip: bool = False
     hardware: list[str] = Field(default_factory=list, max_length=100)
     software: list[str] = Field(default_factory=list, max_length=100)
+    language: LanguageTag = Field(default=None, max_length=35)
 
     @field_validator("phone", mode="before")
     @classmethod
@@ -28,15 +30,6 @@ class CustomerEntry(BaseModel):
         if isinstance(value, int):
             # YAML reads +442079460018 as a number; the leading + or 0 would be lost.
             raise ValueError('write the phone number in quotes, e.g. "+44 20 7946 0018"')
-        return value
-
-    @field_validator("email")
-    @classmethod
-    def _looks_like_email(cls, value: str | None) -> str | None:
-        if value is not None:
-            local, at, domain = value.partition("@")
-            if not (local and at and "." in domain and " " not in value):
-                raise ValueError(f"{value!r} is not an e-mail address")
         return value
 
     def customer(self, region: str) -> Customer:
@@ -55,4 +48,5 @@ class CustomerEntry(BaseModel):
             vip=self.vip,
             hardware=tuple(self.hardware),
             software=tuple(self.software),
+            language=self.language,
         )

@@ -84,6 +84,7 @@ class Customer:
     vip: bool = False
     hardware: tuple[str, ...] = ()
     software: tuple[str, ...] = ()
+    language: str | None = None  # BCP 47
 
 
 class DuplicateCustomer(ValueError):
@@ -144,13 +145,21 @@ class Directory:
 # --- identify and enrich ---------------------------------------------------------
 
 
-def identify(directory: Directory, contact: ContactDetails, region: str) -> CustomerProfile:
+def identify(
+    directory: Directory, contact: ContactDetails, region: str, *, verified: bool = True, language: str | None = None
+) -> CustomerProfile:
     """Everything known of the customer behind ``contact``.
 
     An unknown customer is still described by what the channel gave us (the
     phone number normalised when it can be), so the agent can reach them.
+    A contact the channel could not verify (``verified=False``: the chat
+    widget, a mail without a DMARC pass) is never identified: what it says is
+    kept as unverified contact data, its user id as a claim for the agent.
+    ``language`` is the channel's; the directory's, when it has one, wins.
     """
     phone = normalise_phone(contact.phone, region)
+    if not verified:
+        return _unidentified(contact, phone, language, verified=False)
     handle = normalise_handle(contact.social_handle)
     tries: tuple[tuple[IdentifiedBy, str | None], ...] = (
         ("user_id", contact.user_id.strip() if contact.user_id else None),
@@ -160,18 +169,30 @@ def identify(directory: Directory, contact: ContactDetails, region: str) -> Cust
     )
     for how, key in tries:
         if key and (customer := directory.find(how, key)) is not None:
-            return _profile(customer, how, contact, phone, handle)
+            return _profile(customer, how, contact, phone, handle, language)
+    return _unidentified(contact, phone, language, verified=True)
+
+
+def _unidentified(contact: ContactDetails, phone: str | None, language: str | None, *, verified: bool) -> CustomerProfile:
     return CustomerProfile(
         identified=False,
+        verified=verified,
+        claimed_user_id=None if verified else _clean(contact.user_id),
         name=_clean(contact.name),
         email=_clean(contact.email),
         phone=phone or _clean(contact.phone),
         social_handle=_clean(contact.social_handle),
+        language=language,
     )
 
 
 def _profile(
-    customer: Customer, how: IdentifiedBy, contact: ContactDetails, phone: str | None, handle: str | None
+    customer: Customer,
+    how: IdentifiedBy,
+    contact: ContactDetails,
+    phone: str | None,
+    handle: str | None,
+    language: str | None,
 ) -> CustomerProfile:
     # The directory is the authority; what the contact gave fills only its gaps.
     matched_handle = next((h for h in customer.social_handles if normalise_handle(h) == handle), None)
@@ -186,6 +207,7 @@ def _profile(
         location=customer.location,
         department=customer.department,
         vip=customer.vip,
+        language=customer.language or language,
         hardware=list(customer.hardware),
         software=list(customer.software),
     )

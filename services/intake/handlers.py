@@ -83,12 +83,16 @@ class IdentifyIncidents:
     async def __call__(self, deliveries: Sequence[Delivery[IncidentReported]]) -> None:
         now = datetime.now(UTC)
         admitted, flooded = self._guard(deliveries)
-        # One query for the batch: every customer any of its contacts could be.
-        directory = await self._directory.directory_for(d.message.data.contact for d in admitted)
+        # One query for the batch: every customer any of its verified contacts could be.
+        contacts = (d.message.data.contact for d in admitted if d.message.data.contact_verified)
+        directory = await self._directory.directory_for(contacts)
         outgoing = []
         for delivery in admitted:
             reported = delivery.message
-            profile = identify(directory, reported.data.contact, self._region)
+            data = reported.data
+            profile = identify(
+                directory, data.contact, self._region, verified=data.contact_verified, language=data.language
+            )
             identified = identified_incident(reported, profile, now)
             outgoing.append(Outgoing(INCIDENTS_IDENTIFIED, identified, reported.data.partition_key))
         if flooded and self._floods:

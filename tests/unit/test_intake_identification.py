@@ -109,7 +109,7 @@ def test_an_unknown_customer_keeps_the_contact_data_with_the_phone_normalised() 
     assert not profile.identified
     assert profile.customer_id is None and profile.identified_by is None
     assert (profile.name, profile.email, profile.phone, profile.social_handle) == (
-        "Who", "Who@Example.com", "+441174960999", "@who"
+        "Who", "Who@example.com", "+441174960999", "@who"  # the domain in its normal form: lower case
     )
     assert profile.vip is False and profile.hardware == []
 
