@@ -9,8 +9,8 @@ A client that did not get an answer posts again with the same
 ``channel_message_id`` (or ``Idempotency-Key``); the report gets the same
 event id and the ticket service opens one ticket.
 
-Integrations authenticate with their own API keys (``api_keys.py``) when
-``INTAKE_API_KEYS`` is set.
+Integrations authenticate with their own API keys (``api_keys.py``), with
+the ``report`` scope.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from contracts.incidents import (
     ContactDetails,
     IncidentReported,
     IncidentReportedData,
+    LanguageTag,
     Level,
 )
 from contracts.topics import INCIDENTS_REPORTED
@@ -76,6 +77,16 @@ class IncidentSubmission(BaseModel):
         default=None,
         pattern=r"^HD-[0-9]{1,12}$",
         description="The ticket this contact answers (HD-12); recorded on it as a customer reply when it is open.",
+    )
+    contact_verified: bool = Field(
+        default=True,
+        description=(
+            "false when you cannot vouch for who the contact is (a public form, no sign-in): the customer is then "
+            "not identified by it; the contact is kept as unverified contact data for the agent."
+        ),
+    )
+    language: LanguageTag = Field(
+        default=None, max_length=35, description="The language the customer chose (BCP 47, e.g. 'de', 'fr-CH')."
     )
 
     @field_validator("contact")
@@ -123,7 +134,9 @@ def incidents_router(publisher: Publisher, settings: Settings, guard: FloodGuard
             return rejected.response()
         channel = reported.data.channel.value
         message_id = reported.data.channel_message_id
-        if not guard.admit(sender_of(channel, reported.data.contact)):
+        peer = request.client.host if request.client else None
+        sender = sender_of(channel, reported.data.contact, verified=reported.data.contact_verified, peer=peer)
+        if not guard.admit(sender):
             HTTP_INCIDENTS.labels(channel, "flooded").inc()
             FLOODED.labels(channel, "http").inc()
             flooded = Rejected(429, "Too many incidents", "this sender is over the flood limit; try later")
@@ -204,7 +217,10 @@ def _reported(submission: IncidentSubmission, request: Request) -> IncidentRepor
         channel_message_id=message_id,
         received_at=datetime.now(UTC),
         **submission.model_dump(
-            include={"contact", "subject", "description", "components", "impact", "urgency", "reply_to_number"}
+            include={
+                "contact", "subject", "description", "components", "impact", "urgency", "reply_to_number",
+                "contact_verified", "language",
+            }
         ),
     )
     event_id = reported_event_id(submission.channel.value, message_id)
@@ -246,7 +262,8 @@ _OPENAPI: dict[str, Any] = {
         400: {"description": "The body is not JSON.", "content": {PROBLEM: {}}},
         413: {"description": "The body is too large.", "content": {PROBLEM: {}}},
         415: {"description": "The body is not sent as JSON.", "content": {PROBLEM: {}}},
-        401: {"description": "No or unknown API key (when INTAKE_API_KEYS is set).", "content": {PROBLEM: {}}},
+        401: {"description": "No or unknown API key.", "content": {PROBLEM: {}}},
+        403: {"description": "The key's integration has no report scope.", "content": {PROBLEM: {}}},
         422: {"description": "A field is wrong; `errors` says which.", "content": {PROBLEM: {}}},
         429: {"description": "The sender is over the flood limit.", "content": {PROBLEM: {}}},
         503: {"description": "Not acknowledged: post again with the same id.", "content": {PROBLEM: {}}},

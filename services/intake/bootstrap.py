@@ -23,8 +23,9 @@ from services.intake.adapters.directory_store import DirectoryStore
 from services.intake.adapters.flooded_incidents import FloodedIncidents
 from services.intake.adapters.ticket_threads import TicketThreads
 from services.intake.api import Rejected, incidents_router
-from services.intake.api_keys import ApiKeys
+from services.intake.api_keys import READ_DIRECTORY, REPORT, WRITE_DIRECTORY, ApiKeys
 from services.intake.channels.chat import chat_router
+from services.intake.channels.mail_authentication import MailTrust
 from services.intake.channels.phone_api import phone_router
 from services.intake.channels.sms_api import sms_router
 from services.intake.channels.smtp import MailReceiver, serve_smtp
@@ -56,7 +57,7 @@ def build(common: CommonSettings, settings: Settings) -> Service:
     """The intake service; raises DirectoryFileError (naming file and line) if the directory file is invalid,
     ConfigError if a setting is."""
     seed = load_directory(settings.directory_file, settings.default_region)
-    keys = _api_keys(settings)
+    keys = _api_keys(settings, common)
     service = Service("intake", common, settings, description=(services.intake.__doc__ or "").strip())
     storage = _storage(service, settings, seed)
     _channels(service, common, settings, storage, keys)
@@ -108,25 +109,40 @@ def _channels(service: Service, common: CommonSettings, settings: Settings, stor
     guard = FloodGuard(settings.flood_window_s, settings.flood_max_per_sender)
     reporter = Reporter(service.publisher, settings.publish_timeout_s, guard, _flooded_incidents(service, common))
     wait_s = settings.wait_for_ticket_s
-    authenticated = [Depends(keys)]
+    reporting = Depends(keys.require(REPORT))
     app = service.app
     app.add_exception_handler(Rejected, _answer_rejected)  # type: ignore[arg-type]
-    app.include_router(incidents_router(service.publisher, settings, guard), dependencies=authenticated)
-    app.include_router(customers_router(storage.directory, settings.default_region), dependencies=authenticated)
-    app.include_router(sms_router(reporter, settings))
-    app.include_router(social_router(reporter, settings, keys))
-    app.include_router(phone_router(reporter, storage.calls, storage.threads, keys, wait_s))
-    app.include_router(chat_router(reporter, storage.threads, wait_s))
-    if not keys.required:
+    app.include_router(incidents_router(service.publisher, settings, guard), dependencies=[reporting])
+    directory = storage.directory, settings.default_region
+    app.include_router(customers_router(*directory, keys.require(READ_DIRECTORY), keys.require(WRITE_DIRECTORY)))
+    app.include_router(sms_router(reporter, settings))  # signed by Twilio
+    app.include_router(social_router(reporter, settings, reporting))  # Meta's webhook is signed by Meta
+    app.include_router(phone_router(reporter, storage.calls, storage.threads, reporting, wait_s))
+    app.include_router(chat_router(reporter, storage.threads, wait_s))  # the public widget: contacts unverified
+    if keys.open:
         service.on_startup(_warn_open_endpoints)
     if settings.smtp_enabled:
-        receiver = MailReceiver(reporter, storage.threads)
+        _smtp(service, settings, MailReceiver(reporter, storage.threads, _mail_trust(settings)))
 
-        async def smtp() -> None:
-            host, port = settings.smtp_host, settings.smtp_port
-            await serve_smtp(receiver, host, port, settings.smtp_max_message_bytes, settings.smtp_hostname)
 
-        service.add_worker("smtp", smtp)  # a worker starts after Kafka: no 250 before we can publish
+def _smtp(service: Service, settings: Settings, receiver: MailReceiver) -> None:
+    async def smtp() -> None:
+        host, port = settings.smtp_host, settings.smtp_port
+        await serve_smtp(
+            receiver, host, port, settings.smtp_max_message_bytes, settings.smtp_hostname, settings.smtp_max_sessions
+        )
+
+    service.add_worker("smtp", smtp)  # a worker starts after Kafka: no 250 before we can publish
+
+
+def _mail_trust(settings: Settings) -> MailTrust:
+    trust = MailTrust(settings.trusted_authserv_ids, settings.mail_require_authentication)
+    if trust.required and not trust.trusted_authserv_ids:
+        log.warning(
+            "INTAKE_MAIL_TRUSTED_AUTHSERV_IDS is not set: every mail is an unverified contact (a new ticket, "
+            "its sender not identified); name your relay's authserv-id, or set INTAKE_MAIL_REQUIRE_AUTHENTICATION=false"
+        )
+    return trust
 
 
 def _consumers(service: Service, common: CommonSettings, settings: Settings, storage: _Storage) -> None:
@@ -176,11 +192,22 @@ def _flooded_incidents(service: Service, common: CommonSettings) -> FloodedIncid
     return FloodedIncidents(service.publisher, service.name, common.kafka_topic_prefix + IDENTIFY_GROUP)
 
 
-def _api_keys(settings: Settings) -> ApiKeys:
+def _api_keys(settings: Settings, common: CommonSettings) -> ApiKeys:
+    """The integrations' keys; without any, intake refuses to start unless HELPDESK_DEVELOPMENT is on (then open)."""
     try:
-        return ApiKeys(settings.api_keys.get_secret_value() if settings.api_keys else "")
+        keys = ApiKeys(settings.api_keys.get_secret_value() if settings.api_keys else "")
     except ValueError as exc:
         raise ConfigError(f"invalid configuration for Settings:\n  INTAKE_API_KEYS: {exc}") from None
+    if keys.configured:
+        return keys
+    if common.helpdesk_development:
+        return ApiKeys.open_to_anyone()
+    raise ConfigError(
+        "invalid configuration for Settings:\n  INTAKE_API_KEYS: required: without keys anyone could report "
+        "incidents and read or change the customer directory. Give each integration a key "
+        "(python -m services.intake.api_keys NAME --scopes report+write-directory), or set "
+        "HELPDESK_DEVELOPMENT=true on a development machine to run open"
+    )
 
 
 async def _answer_rejected(_request: Request, rejected: Rejected):  # type: ignore[no-untyped-def]
@@ -189,7 +216,8 @@ async def _answer_rejected(_request: Request, rejected: Rejected):  # type: igno
 
 async def _warn_open_endpoints() -> None:
     log.warning(
-        "INTAKE_API_KEYS is not set: /v1/incidents, /v1/customers, social and phone endpoints accept any caller"
+        "HELPDESK_DEVELOPMENT is on and INTAKE_API_KEYS is not set: /v1/incidents, /v1/customers, "
+        "the generic social and the phone endpoints accept any caller; never run so in a deployment"
     )
 
 

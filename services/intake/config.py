@@ -49,6 +49,24 @@ class Settings(HttpSettings):
     smtp_max_message_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest mail accepted (SIZE and DATA); larger gets 552."
     )
+    smtp_max_sessions: int = Field(
+        default=100, ge=1, le=100_000, description="SMTP connections served at once; one more is answered 421."
+    )
+    mail_trusted_authserv_ids: str = Field(
+        default="",
+        max_length=2000,
+        description=(
+            "Comma-separated authserv-ids of the receiving relay(s) whose Authentication-Results header is "
+            "believed (e.g. mx.example.com); only the topmost such headers count."
+        ),
+    )
+    mail_require_authentication: bool = Field(
+        default=True,
+        description=(
+            "A mail is the customer's (identified by From:, threaded as a reply) only when a trusted relay's "
+            "Authentication-Results say DMARC (or aligned SPF/DKIM) passed; false for a site whose relay adds none."
+        ),
+    )
 
     public_url: str | None = Field(
         default=None,
@@ -70,7 +88,10 @@ class Settings(HttpSettings):
 
     api_keys: SecretStr | None = Field(
         default=None,
-        description="Integrations' keys as name=key pairs, comma-separated; required on /v1/incidents and /v1/customers when set.",
+        description=(
+            "Integrations' keys, comma-separated: name[:scope+scope]=key or =sha256:<hex digest>; scopes report, "
+            "read-directory, write-directory (none given: report). Required unless HELPDESK_DEVELOPMENT is on."
+        ),
     )
     flood_window_s: float = Field(default=60.0, gt=0, description="The flood guard's window.")
     flood_max_per_sender: int = Field(
@@ -91,3 +112,7 @@ class Settings(HttpSettings):
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"{region!r} is not a region phone numbers are known for (e.g. GB, US, DE)")
         return region
+
+    @property
+    def trusted_authserv_ids(self) -> frozenset[str]:
+        return frozenset(i.strip().lower() for i in self.mail_trusted_authserv_ids.split(",") if i.strip())

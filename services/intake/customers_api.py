@@ -12,7 +12,9 @@ import dataclasses
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -22,19 +24,27 @@ from services.intake.customer_entry import CustomerEntry
 from services.intake.domain import Customer, DuplicateCustomer
 
 MAX_ENTRY_BYTES = 64 * 1024
+_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No or unknown API key.", "content": {"application/problem+json": {}}},
+    403: {"description": "The key's integration lacks the scope.", "content": {"application/problem+json": {}}},
+}
 
 
-def customers_router(store: DirectoryStore, region: str) -> APIRouter:
-    router = APIRouter(tags=["customers"])
+Allowed = Callable[[Request], Awaitable[None]]
 
-    @router.get("/v1/customers/{user_id}", summary="A customer of the directory")
+
+def customers_router(store: DirectoryStore, region: str, may_read: Allowed, may_write: Allowed) -> APIRouter:
+    """The directory over HTTP: reading needs the read-directory scope, changing it write-directory."""
+    router = APIRouter(tags=["customers"], responses=_AUTH_RESPONSES)
+
+    @router.get("/v1/customers/{user_id}", summary="A customer of the directory", dependencies=[Depends(may_read)])
     async def get_customer(user_id: str) -> JSONResponse:
         customer = await store.get(user_id)
         if customer is None:
             return _not_found(user_id)
         return JSONResponse(as_json(customer))
 
-    @router.put("/v1/customers/{user_id}", summary="Add or replace a customer")
+    @router.put("/v1/customers/{user_id}", summary="Add or replace a customer", dependencies=[Depends(may_write)])
     async def put_customer(user_id: str, request: Request) -> JSONResponse:
         try:
             customer = _customer(user_id, await read_limited(request, MAX_ENTRY_BYTES), region)
@@ -46,7 +56,9 @@ def customers_router(store: DirectoryStore, region: str) -> APIRouter:
             return Rejected(409, "Already another customer's", str(exc)).response()
         return JSONResponse(as_json(customer), status_code=200 if existed else 201)
 
-    @router.delete("/v1/customers/{user_id}", status_code=204, summary="Remove a customer")
+    @router.delete(
+        "/v1/customers/{user_id}", status_code=204, summary="Remove a customer", dependencies=[Depends(may_write)]
+    )
     async def delete_customer(user_id: str) -> Response:
         if not await store.remove(user_id):
             return _not_found(user_id)

@@ -173,7 +173,9 @@ def identify(
     return _unidentified(contact, phone, language, verified=True)
 
 
-def _unidentified(contact: ContactDetails, phone: str | None, language: str | None, *, verified: bool) -> CustomerProfile:
+def _unidentified(
+    contact: ContactDetails, phone: str | None, language: str | None, *, verified: bool
+) -> CustomerProfile:
     return CustomerProfile(
         identified=False,
         verified=verified,

@@ -3,7 +3,10 @@
 A mail loop (an auto-responder answering our acknowledgement), a stuck
 integration or a spam burst would otherwise open thousands of tickets. Each
 channel adapter asks before it publishes; a sender over the limit is refused
-(SMTP 550, HTTP 429, an error frame) and counted. Counts are per intake
+for now (SMTP 451, HTTP 429, an error frame: the peer keeps the contact and
+tries again later, so nobody is locked out for good) and counted. Only what
+the sender cannot forge is counted against them: a verified identity, or for
+an unverified contact the address it connected from (``sender_of``). Counts are per intake
 process: with N replicas a sender may get up to N times the limit through.
 
 Meta's webhook cannot be refused (Meta does not resend a delivery answered
@@ -35,14 +38,22 @@ from contracts.incidents import ContactDetails, IncidentReported
 from services.intake.domain import normalise_email, normalise_handle, reported_event_id
 
 
-def sender_of(channel: str, contact: ContactDetails) -> str | None:
-    """Who is sending, as the guard counts them: the most specific key the contact has (None: nobody known)."""
+def sender_of(channel: str, contact: ContactDetails, *, verified: bool = True, peer: str | None = None) -> str | None:
+    """Who is sending, as the guard counts them (None: nobody known).
+
+    A verified contact is counted by the most specific key it has. An unverified one (a forged From:,
+    a chat claiming someone's address) is counted by what the sender cannot forge: the address it
+    connected from, with its claim, so a flood in someone's name from elsewhere never holds back
+    that person's own, verified contacts (nor other customers behind the same relay).
+    """
     key = (
         (contact.user_id or "").strip()
         or normalise_email(contact.email)
         or "".join(c for c in (contact.phone or "") if c.isdigit())
         or normalise_handle(contact.social_handle)
     )
+    if not verified and peer:
+        return f"{channel}:unverified:{peer}:{key}"
     return f"{channel}:{key}" if key else None
 
 

@@ -69,10 +69,15 @@ class Reporter:
         self.guard = guard
         self._aside = aside
 
-    async def report(self, data: IncidentReportedData, correlation_id: str | None = None) -> IncidentReported:
-        """Publish ``data`` and wait for Kafka's acknowledgement; :class:`Flooded`, :class:`NotAcknowledged`."""
+    async def report(
+        self, data: IncidentReportedData, correlation_id: str | None = None, *, peer: str | None = None
+    ) -> IncidentReported:
+        """Publish ``data`` and wait for Kafka's acknowledgement; :class:`Flooded`, :class:`NotAcknowledged`.
+
+        ``peer`` is the address the contact came from (the flood guard counts an unverified contact by it).
+        """
         channel = data.channel.value
-        self.admit(channel, data)
+        self.admit(channel, data, peer)
         reported = reported_message(data, correlation_id)
         await self._acknowledged(channel, self._publisher.publish(INCIDENTS_REPORTED, reported, data.partition_key))
         CONTACTS.labels(channel, "accepted").inc()
@@ -109,9 +114,9 @@ class Reporter:
             log.error("contact not acknowledged by Kafka", channel=channel, error=f"{type(exc).__name__}: {exc}")
             raise NotAcknowledged(str(exc)) from exc
 
-    def admit(self, channel: str, data: IncidentReportedData) -> None:
+    def admit(self, channel: str, data: IncidentReportedData, peer: str | None = None) -> None:
         """Count the contact against its sender's limit; :class:`Flooded` when over it."""
-        sender = sender_of(channel, data.contact)
+        sender = sender_of(channel, data.contact, verified=data.contact_verified, peer=peer)
         if sender is None or self.guard.admit(sender):
             return  # nobody to count it against (flood.py says why), or within the limit
         CONTACTS.labels(channel, "flooded").inc()

@@ -113,9 +113,19 @@ def test_the_envelope_sender_answers_when_the_from_header_has_no_address() -> No
     assert read(message, mail_from="bounce@example.com").contact.email == "bounce@example.com"
 
 
-def test_a_mail_without_any_sender_address_is_refused() -> None:
-    with pytest.raises(MalformedMail, match="no sender address"):
-        read(mail(From="nobody"), mail_from="")
+def test_a_mail_without_a_valid_sender_address_is_kept_without_one_and_the_agent_sees_what_it_said() -> None:
+    message = mail(From="Eve <not an address@@example.com>")
+    message.set_content("Please call me back.")
+    data = read(message, mail_from="also garbage")
+    assert data.contact.email is None
+    assert data.description.startswith("Please call me back.")
+    assert "the From: header was 'Eve <not an address@@example.com>'" in data.description
+
+
+def test_a_from_address_with_a_line_break_is_not_taken_and_the_envelope_sender_answers() -> None:
+    raw = mail().as_bytes().replace(b"ada.lovelace@example.com", b"ada@example.com\r\nBcc: eve@example.net", 1)
+    data = incident_from_mail(Mail(raw, "ada@example.com"), NOW)
+    assert data.contact.email == "ada@example.com"
 
 
 def test_an_empty_subject_and_body_still_make_an_incident() -> None:

@@ -12,14 +12,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request, params
 from fastapi.responses import JSONResponse
 
 from contracts.incidents import Channel, IncidentReportedData
 from services.intake.adapters.calls import Call, CallBook
 from services.intake.adapters.ticket_threads import TicketThreads, channel_thread
 from services.intake.api import Rejected, read_limited
-from services.intake.api_keys import ApiKeys
 from services.intake.channels.cti import (
     CallAnswered,
     CallEnded,
@@ -35,10 +34,13 @@ from services.intake.reporting import CONTACTS, Flooded, NotAcknowledged, Report
 MAX_EVENT_BYTES = 32 * 1024
 
 
-def phone_router(reporter: Reporter, book: CallBook, threads: TicketThreads, keys: ApiKeys, wait_s: float) -> APIRouter:
+def phone_router(
+    reporter: Reporter, book: CallBook, threads: TicketThreads, reporting: params.Depends, wait_s: float
+) -> APIRouter:
+    """``reporting``: the dependency that lets only keys with the report scope post call events."""
     router = APIRouter(tags=["channels"])
 
-    @router.post("/v1/channels/phone/events", status_code=202, summary="A CTI call event", dependencies=[Depends(keys)])
+    @router.post("/v1/channels/phone/events", status_code=202, summary="A CTI call event", dependencies=[reporting])
     async def call_event(request: Request) -> JSONResponse:
         try:
             event = parse_call_event(await read_limited(request, MAX_EVENT_BYTES))

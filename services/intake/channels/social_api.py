@@ -19,12 +19,11 @@ from __future__ import annotations
 import hmac
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, params, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from contracts.incidents import IncidentReportedData
 from services.intake.api import Rejected, read_limited
-from services.intake.api_keys import ApiKeys
 from services.intake.channels.meta import (
     MalformedSocial,
     incident_from_generic,
@@ -35,7 +34,8 @@ from services.intake.config import Settings
 from services.intake.reporting import CONTACTS, Flooded, NotAcknowledged, Reporter
 
 
-def social_router(reporter: Reporter, settings: Settings, keys: ApiKeys) -> APIRouter:
+def social_router(reporter: Reporter, settings: Settings, reporting: params.Depends) -> APIRouter:
+    """``reporting``: the dependency that lets only keys with the report scope post the generic format."""
     router = APIRouter(tags=["channels"])
 
     @router.get("/v1/channels/social/meta", summary="Meta webhook subscription check", response_class=PlainTextResponse)
@@ -74,7 +74,7 @@ def social_router(reporter: Reporter, settings: Settings, keys: ApiKeys) -> APIR
         return await _report_delivery(reporter, contacts)
 
     @router.post(
-        "/v1/channels/social", summary="A social-media message in the generic format", dependencies=[Depends(keys)]
+        "/v1/channels/social", summary="A social-media message in the generic format", dependencies=[reporting]
     )
     async def generic_message(request: Request) -> Response:
         try:
