@@ -114,12 +114,12 @@ def test_the_envelope_sender_answers_when_the_from_header_has_no_address() -> No
 
 
 def test_a_mail_without_a_valid_sender_address_is_kept_without_one_and_the_agent_sees_what_it_said() -> None:
-    message = mail(From="Eve <not an address@@example.com>")
+    message = mail(From="nobody at all")
     message.set_content("Please call me back.")
     data = read(message, mail_from="also garbage")
     assert data.contact.email is None
     assert data.description.startswith("Please call me back.")
-    assert "the From: header was 'Eve <not an address@@example.com>'" in data.description
+    assert 'the From: header was \'"nobody at all"\'' in data.description
 
 
 def test_a_from_address_with_a_line_break_is_not_taken_and_the_envelope_sender_answers() -> None:
