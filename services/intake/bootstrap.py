@@ -116,7 +116,7 @@ def _channels(service: Service, common: CommonSettings, settings: Settings, stor
     directory = storage.directory, settings.default_region
     app.include_router(customers_router(*directory, keys.require(READ_DIRECTORY), keys.require(WRITE_DIRECTORY)))
     app.include_router(sms_router(reporter, settings))  # signed by Twilio
-    app.include_router(social_router(reporter, settings, reporting))  # Meta's webhook is signed by Meta
+    app.include_router(social_router(reporter, settings, reporting, storage.threads))  # Meta's webhook is signed by Meta
     app.include_router(phone_router(reporter, storage.calls, storage.threads, reporting, wait_s))
     app.include_router(chat_router(reporter, storage.threads, wait_s))  # the public widget: contacts unverified
     if keys.open:

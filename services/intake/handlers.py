@@ -21,6 +21,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from contracts.incidents import (
+    Channel,
     DirectoryCustomerRemoved,
     DirectoryCustomerUpdated,
     IncidentReported,
@@ -36,6 +37,7 @@ from services.intake.adapters.ticket_threads import (
     TicketThreads,
     channel_thread,
     mail_thread,
+    sender_thread,
 )
 from services.intake.customer_entry import CustomerEntry
 from services.intake.domain import (
@@ -43,6 +45,7 @@ from services.intake.domain import (
     DuplicateCustomer,
     identified_incident,
     identify,
+    normalise_handle,
 )
 from services.intake.flood import TopicFloodGuard, sender_of, straight_onto_topic
 from services.intake.reporting import FLOODED
@@ -172,19 +175,23 @@ class KeepDirectory:
 
 
 class LearnTicketThreads:
-    """Remember which ticket each opening contact and each resolution mail belongs to (idempotent)."""
+    """Remember which ticket each opening contact, each social sender and each resolution mail belongs to
+    (idempotent)."""
 
     def __init__(self, threads: TicketThreads) -> None:
         self._threads = threads
 
     async def __call__(self, deliveries: Sequence[Delivery[Any]]) -> None:
         pairs: list[tuple[str, str]] = []
+        senders: list[tuple[str, str, datetime]] = []
         for delivery in deliveries:
             event = delivery.message
             if isinstance(event, TicketOpened):
-                pairs.append(
-                    (channel_thread(event.data.channel.value, event.data.channel_message_id), event.data.number)
-                )
+                data = event.data
+                pairs.append((channel_thread(data.channel.value, data.channel_message_id), data.number))
+                if data.channel is Channel.SOCIAL and (handle := normalise_handle(data.customer.social_handle)):
+                    senders.append((sender_thread(data.channel.value, handle), data.number, event.occurred_at))
             elif isinstance(event, TicketResolved):
                 pairs.append((mail_thread(f"<resolved.{event.event_id}@helpdesk>"), event.data.number))
         await self._threads.remember(pairs)
+        await self._threads.remember_senders(senders)

@@ -388,13 +388,23 @@ class Ticket:
 
     def belongs_to(self, customer: CustomerProfile) -> bool:
         """Whether ``customer`` is the ticket's customer: the same directory id, or for
-        customers the directory does not know, the same e-mail address or phone number."""
+        customers the directory does not know, the same e-mail address, phone number,
+        social handle (the channel's own sender id, e.g. ``facebook:<PSID>``) or claimed
+        user id. What an unverified contact says never makes it a verified one's customer."""
         mine = self.customer
         if mine.customer_id or customer.customer_id:
             return mine.customer_id == customer.customer_id
+        if mine.verified != customer.verified:
+            return False
+
+        def handle(value: str | None) -> str:
+            return (value or "").strip().lstrip("@").casefold()
+
         same_email = bool(mine.email) and (mine.email or "").casefold() == (customer.email or "").casefold()
         same_phone = bool(mine.phone) and mine.phone == customer.phone
-        return same_email or same_phone
+        same_handle = bool(handle(mine.social_handle)) and handle(mine.social_handle) == handle(customer.social_handle)
+        same_claim = bool(mine.claimed_user_id) and mine.claimed_user_id == customer.claimed_user_id
+        return same_email or same_phone or same_handle or same_claim
 
     def accepts_reply(self) -> bool:
         """Whether a customer's reply is recorded on this ticket rather than opening a new one."""

@@ -377,6 +377,27 @@ def test_an_unidentified_customers_ticket_belongs_to_the_same_email_or_phone() -
     assert not ticket.belongs_to(CustomerProfile(identified=False))
 
 
+def opened_ticket_for(customer: CustomerProfile) -> Ticket:
+    return Ticket.from_events(TICKET_ID, [open_ticket("HD-1", incident(customer=customer))])
+
+
+def test_an_unidentified_social_customers_ticket_belongs_to_the_same_sender_id() -> None:
+    ticket = opened_ticket_for(CustomerProfile(identified=False, social_handle="facebook:7001"))
+    assert ticket.belongs_to(CustomerProfile(identified=False, social_handle="Facebook:7001"))
+    assert ticket.belongs_to(CustomerProfile(identified=False, social_handle="@facebook:7001"))
+    assert not ticket.belongs_to(CustomerProfile(identified=False, social_handle="facebook:7002"))
+    assert not ticket.belongs_to(CustomerProfile(identified=False))
+
+
+def test_an_unverified_contact_is_never_the_customer_of_a_verified_ones_ticket() -> None:
+    ticket = opened_ticket_for(CustomerProfile(identified=False, email="bob@example.com"))
+    assert not ticket.belongs_to(CustomerProfile(identified=False, verified=False, email="bob@example.com"))
+    chat = opened_ticket_for(CustomerProfile(identified=False, verified=False, claimed_user_id="c-42"))
+    assert chat.belongs_to(CustomerProfile(identified=False, verified=False, claimed_user_id="c-42"))
+    assert not chat.belongs_to(CustomerProfile(identified=False, verified=False, claimed_user_id="c-43"))
+    assert not chat.belongs_to(CustomerProfile(identified=True, customer_id="c-42"))
+
+
 # --- the agent's workflow: release, notes, status, priority, queue, close, reopen ---------
 
 ALICE, BOB, LENA = Actor("alice"), Actor("bob"), Actor("lena", lead=True)

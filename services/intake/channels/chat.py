@@ -6,6 +6,11 @@ on the conversation's ticket (``reply_to_number``), once the ticket service
 has opened it (intake learns the number from the ticket events and tells the
 widget). Each frame is answered only after its incident is on the reported
 topic. See docs/intake/chat.md for the protocol.
+
+The widget is public: anyone can open the socket and type any user id or
+address. So a chat contact is unverified (``contact_verified`` false): the
+ticket is not opened in a directory customer's name, what the widget said is
+kept as unverified contact data, its user id as a claim for the agent.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from contracts.incidents import Channel, ContactDetails, IncidentReportedData
+from contracts.incidents import Channel, ContactDetails, IncidentReportedData, LanguageTag
 from runtime.logs import get_logger
 from services.intake.adapters.ticket_threads import TicketThreads, channel_thread
 from services.intake.reporting import CONTACTS, Flooded, NotAcknowledged, Reporter
@@ -36,6 +41,7 @@ class Start(BaseModel):
     contact: ContactDetails
     subject: str | None = Field(default=None, max_length=300)
     text: str = Field(min_length=1, max_length=MAX_FRAME_CHARS)
+    language: LanguageTag = Field(default=None, max_length=35, description="The language the customer chose.")
 
 
 class Line(BaseModel):
@@ -70,8 +76,10 @@ def opening_incident(start: Start, received_at: datetime) -> IncidentReportedDat
         channel_message_id=start.conversation_id,
         received_at=received_at,
         contact=start.contact,
+        contact_verified=False,  # the widget is public: who the contact says they are is a claim
         subject=subject,
         description=start.text,
+        language=start.language,
     )
 
 
@@ -81,9 +89,11 @@ def reply_incident(start: Start, line: Line, number: str | None, received_at: da
         channel_message_id=f"{start.conversation_id}/{line.id}",
         received_at=received_at,
         contact=start.contact,
+        contact_verified=False,
         subject=" ".join(line.text.splitlines()[0].split())[:80] or "Chat",
         description=line.text,
         reply_to_number=number,
+        language=start.language,
     )
 
 
@@ -147,8 +157,9 @@ class Conversation:
         return number
 
     async def _report(self, data: IncidentReportedData, answer: dict[str, Any]) -> bool:
+        peer = self._ws.client.host if self._ws.client else None
         try:
-            await self._reporter.report(data)
+            await self._reporter.report(data, peer=peer)
         except Flooded:
             await self._ws.send_json(
                 {"type": "error", "detail": "too many messages; wait a moment", "retry": True, **answer}

@@ -12,6 +12,12 @@ Meta's webhook cannot be refused one contact at a time: a delivery answered
 contact over the flood limit is set aside whole on the dead-letter topic
 (replayable) and the delivery is answered 200; the generic endpoint answers
 429 and the bridge keeps the message.
+
+A social contact from a sender whose conversation is on a ticket (the last
+ticket one of their contacts opened, ``adapters/ticket_threads.py``) is a
+reply on that ticket unless it names another: a customer the directory does
+not know can answer too (the ticket service takes it when the ticket still
+takes replies and its customer has the same handle; else it opens a new one).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from fastapi import APIRouter, Request, params, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from contracts.incidents import IncidentReportedData
+from services.intake.adapters.ticket_threads import TicketThreads, sender_thread
 from services.intake.api import Rejected, read_limited
 from services.intake.channels.meta import (
     MalformedSocial,
@@ -31,10 +38,13 @@ from services.intake.channels.meta import (
     signed_by_meta,
 )
 from services.intake.config import Settings
+from services.intake.domain import normalise_handle
 from services.intake.reporting import CONTACTS, Flooded, NotAcknowledged, Reporter
 
 
-def social_router(reporter: Reporter, settings: Settings, reporting: params.Depends) -> APIRouter:
+def social_router(
+    reporter: Reporter, settings: Settings, reporting: params.Depends, threads: TicketThreads
+) -> APIRouter:
     """``reporting``: the dependency that lets only keys with the report scope post the generic format."""
     router = APIRouter(tags=["channels"])
 
@@ -71,7 +81,7 @@ def social_router(reporter: Reporter, settings: Settings, reporting: params.Depe
             return Rejected(400, "Not a Meta webhook", str(exc)).response()
         except Rejected as rejected:
             return rejected.response()
-        return await _report_delivery(reporter, contacts)
+        return await _report_delivery(reporter, [await _in_conversation(c, threads) for c in contacts])
 
     @router.post(
         "/v1/channels/social", summary="A social-media message in the generic format", dependencies=[reporting]
@@ -79,6 +89,7 @@ def social_router(reporter: Reporter, settings: Settings, reporting: params.Depe
     async def generic_message(request: Request) -> Response:
         try:
             data = incident_from_generic(await read_limited(request, settings.max_body_bytes), datetime.now(UTC))
+            data = await _in_conversation(data, threads)
         except MalformedSocial as exc:
             CONTACTS.labels("social", "malformed").inc()
             return Rejected(422, "Invalid social message", str(exc)).response()
@@ -96,6 +107,15 @@ def social_router(reporter: Reporter, settings: Settings, reporting: params.Depe
         return JSONResponse(accepted, status_code=202)
 
     return router
+
+
+async def _in_conversation(data: IncidentReportedData, threads: TicketThreads) -> IncidentReportedData:
+    """``data`` as a reply on its sender's conversation, when the sender has one and it names no ticket itself."""
+    handle = normalise_handle(data.contact.social_handle)
+    if data.reply_to_number is not None or handle is None:
+        return data
+    number = await threads.number_of_sender(sender_thread(data.channel.value, handle))
+    return data.model_copy(update={"reply_to_number": number}) if number else data
 
 
 async def _report_delivery(reporter: Reporter, contacts: list[IncidentReportedData]) -> Response:
