@@ -115,12 +115,14 @@ async def test_a_conversation_opens_one_incident_and_its_later_lines_reply_to_it
     conversation = f"conv-{uuid.uuid4().hex}"
     session = Session(chat.app)
     await session.send({"type": "start", "conversation_id": conversation, "contact": {"email": "alan.turing@example.com"},
-                        "text": "MATLAB licence expired\\nsince today"})  # fmt: skip
+                        "text": "MATLAB licence expired\\nsince today", "language": "de-ch"})  # fmt: skip
     assert await session.receive() == {"type": "accepted", "conversation_id": conversation}
 
     opening = await chat.identified_for(conversation)
-    assert (opening.data.channel, opening.data.customer.customer_id) == (Channel.CHAT, "u-1003")
-    assert opening.data.reply_to_number is None
+    assert opening.data.channel == Channel.CHAT
+    customer = opening.data.customer  # the widget is public: what it says is kept, unverified
+    assert (customer.verified, customer.customer_id, customer.email) == (False, None, "alan.turing@example.com")
+    assert (customer.language, opening.data.reply_to_number) == ("de-CH", None)
     await chat.ticket_opened_for(opening, "HD-501")
     assert await session.receive() == {"type": "ticket", "number": "HD-501"}
 
@@ -128,8 +130,32 @@ async def test_a_conversation_opens_one_incident_and_its_later_lines_reply_to_it
     assert await session.receive() == {"type": "accepted", "id": "l-2"}
     reply = await chat.identified_for(f"{conversation}/l-2")
     assert (reply.data.reply_to_number, reply.data.description) == ("HD-501", "I restarted, still expired")
-    assert reply.data.customer.customer_id == "u-1003"
+    assert (reply.data.customer.verified, reply.data.customer.email) == (False, "alan.turing@example.com")
     await session.close()
+
+
+async def test_a_chat_claiming_a_vip_customers_id_opens_no_ticket_in_their_name_and_injects_no_header(
+    chat: Chat,
+) -> None:
+    conversation = f"conv-{uuid.uuid4().hex}"
+    session = Session(chat.app)
+    await session.send({"type": "start", "conversation_id": conversation, "contact": {"user_id": "u-1001"},
+                        "subject": "Hello\r\nReply-To: eve@example.net\r\n\r\nPay to IBAN X", "text": "hi"})  # fmt: skip
+    assert await session.receive() == {"type": "accepted", "conversation_id": conversation}
+    opening = await chat.identified_for(conversation)
+    customer = opening.data.customer
+    assert (customer.identified, customer.verified, customer.claimed_user_id) == (False, False, "u-1001")
+    assert (customer.customer_id, customer.name, customer.email, customer.vip) == (None, None, None, False)
+    assert opening.data.subject == "Hello Reply-To: eve@example.net Pay to IBAN X"
+    await session.close()
+
+
+async def test_a_start_frame_with_an_address_that_is_none_is_refused_and_says_why(chat: Chat) -> None:
+    session = Session(chat.app)
+    await session.send({"type": "start", "contact": {"email": "eve@example.net\r\nBcc: all@example.com"}, "text": "hi"})
+    error = await session.receive()
+    assert error["type"] == "error" and "contact.email" in error["detail"] and "not an e-mail address" in error["detail"]
+    assert (await session.receive())["code"] == 1008
 
 
 async def test_a_bad_frame_mid_conversation_is_answered_with_an_error_and_the_session_goes_on(chat: Chat) -> None:

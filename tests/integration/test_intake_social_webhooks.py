@@ -72,7 +72,7 @@ async def social(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory)
         smtp_enabled=False,
         meta_app_secret=SECRET,
         meta_verify_token="verify-me",
-        api_keys=f"bridge={KEY}",
+        api_keys=f"bridge:report+write-directory={KEY}",
     )
     service = build(common, settings)
     async with service._lifespan(service.app):
