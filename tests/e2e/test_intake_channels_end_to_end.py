@@ -33,20 +33,21 @@ from websockets.asyncio.client import connect as websocket
 
 import services.intake.bootstrap as intake_service
 import services.tickets.bootstrap as ticket_service
-from contracts.topics import INCIDENTS_REPORTED
+from contracts.topics import INCIDENTS_REPORTED, TICKET_EVENTS_TOPIC
 from runtime.settings import CommonSettings
 from runtime.topics_admin import ensure_topics
 from services.intake.channels.twilio import signature
 from services.intake.config import Settings as IntakeSettings
 from tests.support.tokens import AUTH, mint
 from services.tickets.config import Settings as TicketSettings
-from tests.support.kafka import incident, produce, wait_for
+from tests.support.kafka import group_lag, incident, produce, read_all, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 META_SECRET = "meta-app-secret-e2e"
 TWILIO_TOKEN = "twilio-token-e2e"
 PUBLIC = "https://helpdesk.example.com"
 KEY = "crm-key-e2e"
+RELAY = "mx.helpdesk.example"  # the receiving relay whose Authentication-Results intake believes
 # The directory: the example's five customers, and one known by her Facebook ids.
 SOCIAL_CUSTOMER = """
   - user_id: u-2001
@@ -97,6 +98,21 @@ class Desk:
 
         return await wait_for(recorded, timeout=30)
 
+    async def intake_knows_the_ticket(self, number: str) -> None:
+        """Wait until the ticket's opening is on the ticket events and intake has read them (it learns the
+        conversations' tickets from them)."""
+        topic = self.prefix + TICKET_EVENTS_TOPIC.name
+
+        async def relayed() -> bool:
+            events = [json.loads(r.value) for r in await read_all(self.bootstrap, topic, timeout=5)]
+            return any(e["type"] == "ticket.opened" and e["data"]["number"] == number for e in events)
+
+        async def caught_up() -> bool:
+            return await group_lag(self.bootstrap, self.prefix + "helpdesk-intake-tickets", topic) == 0
+
+        await wait_for(relayed, timeout=30)
+        await wait_for(caught_up, timeout=30)
+
     async def meta(self, document: dict[str, Any]) -> httpx.Response:
         body = json.dumps(document).encode()
         signed = "sha256=" + hmac.new(META_SECRET.encode(), body, hashlib.sha256).hexdigest()
@@ -114,6 +130,7 @@ class Desk:
     async def mail(self, subject: str, sender: str) -> str:
         """Send a mail over SMTP; its Message-ID (the channel message id)."""
         message = EmailMessage()
+        message["Authentication-Results"] = f"{RELAY}; dmarc=pass header.from=example.com"  # as the relay adds it
         message["From"], message["To"], message["Subject"] = sender, "helpdesk@example.com", subject
         message["Message-ID"] = f"<{uuid.uuid4().hex}@mail.example.com>"
         message.set_content("Details in the subject.")
@@ -150,6 +167,7 @@ async def desk(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
         meta_app_secret=META_SECRET,
         api_keys=f"crm={KEY}",
         wait_for_ticket_s=20,
+        mail_trusted_authserv_ids=RELAY,
     )
     ticket_settings = TicketSettings(
         database_url=f"sqlite+aiosqlite:///{state / 'tickets.db'}", relay_poll_interval_ms=20
@@ -204,7 +222,7 @@ async def test_a_signed_twilio_sms_opens_a_ticket_and_an_sms_naming_it_is_record
     await desk.reply_recorded(ticket["number"], reply)
 
 
-async def test_a_websocket_chat_opens_a_ticket_and_later_lines_are_recorded_on_it(desk: Desk) -> None:
+async def test_a_websocket_chat_opens_an_unverified_ticket_and_later_lines_are_recorded_on_it(desk: Desk) -> None:
     conversation = uuid.uuid4().hex
     async with websocket(f"ws://127.0.0.1:{desk.http_port}/v1/channels/chat") as chat:
         await chat.send(json.dumps({"type": "start", "conversation_id": conversation, "text": "VPN drops every hour",
@@ -218,7 +236,9 @@ async def test_a_websocket_chat_opens_a_ticket_and_later_lines_are_recorded_on_i
 
     ticket = await desk.ticket_for("chat", conversation)
     assert ticket["number"] == number
-    assert opened_for(ticket, "u-1001")["vip"] is True
+    customer = ticket["customer"]  # the widget is public: the agent sees what it said, marked unverified
+    assert (customer["verified"], customer["identified"], customer["vip"]) == (False, False, False)
+    assert customer["email"] == "Ada.Lovelace@example.com"
     recorded = await desk.reply_recorded(number, f"{conversation}/2")
     assert recorded["data"]["text"] == "Restarted, still dropping"
 
@@ -321,3 +341,26 @@ async def test_an_incident_published_onto_the_topic_opens_a_ticket_and_a_reply_p
     reply = reply.model_copy(update={"data": reply.data.model_copy(update={"reply_to_number": ticket["number"]})})
     await produce(desk.bootstrap, topic, reply.model_dump_json().encode(), reply.data.partition_key.encode())
     await desk.reply_recorded(ticket["number"], reply.data.channel_message_id)
+
+
+async def test_an_unidentified_messenger_senders_next_message_is_recorded_on_their_ticket(desk: Desk) -> None:
+    sender = str(uuid.uuid4().int)[:16]  # a page-scoped id the directory does not know
+
+    def message(mid: str, text: str) -> dict[str, Any]:
+        event = {"sender": {"id": sender}, "recipient": {"id": "PAGE"}, "timestamp": 1,
+                 "message": {"mid": mid, "text": text}}  # fmt: skip
+        return {"object": "page", "entry": [{"id": "PAGE", "time": 1, "messaging": [event]}]}
+
+    opening = f"m_{uuid.uuid4().hex}"
+    assert (await desk.meta(message(opening, "My order never arrived"))).status_code == 200
+    ticket = await desk.ticket_for("social", opening)
+    assert ticket["customer"]["identified"] is False and ticket["customer"]["social_handle"] == f"facebook:{sender}"
+    await desk.intake_knows_the_ticket(ticket["number"])
+
+    follow_up = f"m_{uuid.uuid4().hex}"  # no ticket number in it: the conversation is the sender's
+    assert (await desk.meta(message(follow_up, "It was order 7781"))).status_code == 200
+    recorded = await desk.reply_recorded(ticket["number"], follow_up)
+    assert recorded["data"]["text"] == "It was order 7781"
+    naming = f"m_{uuid.uuid4().hex}"  # naming it works as well now that the handle makes them the same customer
+    assert (await desk.meta(message(naming, f"Any news on {ticket['number']}?"))).status_code == 200
+    await desk.reply_recorded(ticket["number"], naming)
