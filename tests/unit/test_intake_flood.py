@@ -122,3 +122,14 @@ def test_only_reports_an_integration_published_itself_are_guarded_on_the_topic()
         channel="sms", channel_message_id="SM123", received_at=datetime.now(UTC), subject="Hello"
     )
     assert not straight_onto_topic(reported_message(data))  # intake's SMS adapter counted it already
+
+
+def test_an_unverified_contact_is_counted_by_the_address_it_came_from_not_by_whom_it_names() -> None:
+    victim = ContactDetails(email="victim@example.com")
+    forged = sender_of("email", victim, verified=False, peer="203.0.113.7")
+    real = sender_of("email", victim, verified=True, peer="198.51.100.1")
+    assert forged != real and "203.0.113.7" in (forged or "")
+    assert real == "email:victim@example.com"
+    guard = FloodGuard(window_s=60, max_contacts=2)
+    assert [guard.admit(forged) for _ in range(3)] == [True, True, False]
+    assert guard.admit(real)  # the forger's burst holds back only the forger

@@ -171,3 +171,20 @@ def test_the_same_report_always_yields_the_same_identified_event_id() -> None:
     assert identified_event_id(reported) == identified_event_id(again)
     assert identified_event_id(reported) != identified_event_id(other)
     assert isinstance(identified_event_id(reported), uuid.UUID)
+
+
+def test_an_unverified_contact_is_never_identified_and_its_user_id_is_only_a_claim() -> None:
+    claim = ContactDetails(user_id="u-1", email="ada.lovelace@example.com", name="Ada?")
+    profile = identify(DIRECTORY, claim, "GB", verified=False)
+    assert (profile.identified, profile.verified, profile.customer_id) == (False, False, None)
+    assert (profile.claimed_user_id, profile.email, profile.name) == ("u-1", "ada.lovelace@example.com", "Ada?")
+    assert (profile.vip, profile.department, profile.hardware) == (False, None, [])  # nothing of the directory's
+
+
+def test_the_directorys_language_wins_over_the_channels_and_the_channels_fills_the_gap() -> None:
+    german = Customer(user_id="u-9", name="Lise Meitner", email="lise@example.com", language="de")
+    directory = Directory.of([german, ALAN])
+    assert identify(directory, ContactDetails(email="lise@example.com"), "GB", language="en").language == "de"
+    assert identify(directory, ContactDetails(email="alan@example.com"), "GB", language="fr").language == "fr"
+    assert identify(directory, ContactDetails(email="who@example.com"), "GB", language="nl").language == "nl"
+    assert identify(directory, ContactDetails(user_id="u-9"), "GB", verified=False, language="it").language == "it"
