@@ -20,6 +20,10 @@ from runtime.topics_admin import ensure_topics
 from tests.support.kafka import delete_topics
 from tests.support import infra
 
+# A time limit on every test that shows where a hung test is stuck (threads and asyncio tasks); a
+# check that no process outlives the tests that need it; the one ticket service the client tests share.
+pytest_plugins = ["tests.support.watchdog", "tests.support.leftover_processes", "tests.support.ticket_service_http"]
+
 # The tests run the services with development credentials (the built-in token secret, intake open
 # without API keys), as scripts/run does; a test of the safe defaults removes this from its process's env.
 os.environ.setdefault("HELPDESK_DEVELOPMENT", "true")
@@ -35,6 +39,17 @@ def kafka_bootstrap() -> Iterator[str]:
 def postgres_server_url() -> Iterator[str]:
     with infra.postgres_url() as url:
         yield url
+
+
+# An e2e test starts five services as processes and waits for escalation deadlines: more time than
+# the default limit (pyproject's `timeout`), which a test may still set itself with @pytest.mark.timeout.
+E2E_TIMEOUT_S = 600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_S))
 
 
 TEST_PARTITIONS = 3  # more than one, to keep partitioning honest; few, to keep the broker light

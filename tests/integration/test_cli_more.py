@@ -11,7 +11,7 @@ import pytest
 from helpdesk_client.cli import app
 from typer.testing import CliRunner, Result
 
-from tests.support.ticket_service_http import TicketService, ticket_service_fixture  # noqa: F401
+from tests.support.ticket_service_http import TicketService
 
 
 @pytest.fixture

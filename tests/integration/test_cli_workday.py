@@ -20,10 +20,9 @@ import pytest
 from helpdesk_client.cli import app
 from typer.testing import CliRunner, Result
 
-from tests.support.ticket_service_http import (  # noqa: F401
+from tests.support.ticket_service_http import (
     TicketService,
     free_port,
-    ticket_service_fixture,
 )
 
 

@@ -14,10 +14,9 @@ from helpdesk_client import (
     Unauthorized,
 )
 
-from tests.support.ticket_service_http import (  # noqa: F401
+from tests.support.ticket_service_http import (
     API_KEY,
     TicketService,
-    ticket_service_fixture,
 )
 
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from helpdesk_client import AsyncHelpdeskClient, ConflictError, NotFound, Unauthorized
 
-from tests.support.ticket_service_http import TicketService, ticket_service_fixture  # noqa: F401
+from tests.support.ticket_service_http import TicketService
 
 
 @pytest.fixture

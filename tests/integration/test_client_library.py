@@ -21,10 +21,9 @@ from helpdesk_client import (
     ValidationError,
 )
 
-from tests.support.ticket_service_http import (  # noqa: F401
+from tests.support.ticket_service_http import (
     TicketService,
     free_port,
-    ticket_service_fixture,
 )
 
 

@@ -16,7 +16,7 @@ import pytest
 from helpdesk_client import models
 from pydantic import BaseModel
 
-from tests.support.ticket_service_http import TicketService, ticket_service_fixture  # noqa: F401
+from tests.support.ticket_service_http import TicketService
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKED_IN = ROOT / "docs" / "tickets-openapi.json"

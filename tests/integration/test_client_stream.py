@@ -15,7 +15,7 @@ import uuid
 
 from helpdesk_client import AsyncHelpdeskClient, HelpdeskClient, RetryPolicy, StreamEvent
 
-from tests.support.ticket_service_http import TicketService, ticket_service_fixture  # noqa: F401
+from tests.support.ticket_service_http import TicketService
 
 WAIT_S = 60.0
 # Reconnect every half second at most, long enough for the server to start again.

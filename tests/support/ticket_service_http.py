@@ -262,11 +262,15 @@ class TicketService:
 
 @pytest.fixture(scope="session", name="ticket_service")
 def ticket_service_fixture(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TicketService]:
-    """The ticket service with fresh topics, started once for every test that uses it.
+    """The ticket service with fresh topics: one process, shared by every test that uses it.
 
     Starting it takes seconds, so the tests share it and keep out of each
     other's way with queues, customers and tickets of their own. A test that
-    restarts it (the stream's) leaves it running again.
+    restarts it (the stream's) leaves it running again. It is defined once
+    (tests/conftest.py loads this module as a plugin; a test module that
+    imported the fixture would get a process of its own), and it is stopped
+    right after the last test that uses it (tests/support/leftover_processes.py),
+    not at the end of the run: idle, it still polls Kafka.
     """
     prefix = f"c{uuid.uuid4().hex[:10]}."
     run_async(ensure_topics(kafka_bootstrap, prefix, partitions=1))
