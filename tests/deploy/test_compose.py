@@ -6,6 +6,8 @@ No Docker engine runs here, so the file is checked with ``docker-compose config`
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 from functools import cache
@@ -29,19 +31,40 @@ CONFIG_FILE_VARS = {
     "ESCALATION_POLICIES_FILE", "NOTIFY_RECIPIENTS_FILE",
 }
 EXTRA_PORTS = {"intake": "INTAKE_SMTP_PORT"}  # a service's port besides HTTP: intake's SMTP receiver
+GRAFANA_PASSWORD = "the-operators-own-7f3a"  # what the person starting compose chose
+SETTINGS = ("HELPDESK_BIND", "GRAFANA_ADMIN_PASSWORD")  # what compose reads from the environment
+
+
+def compose_config(**settings: str) -> subprocess.CompletedProcess[str]:
+    """``docker-compose config`` with only the given settings in its environment."""
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        raise RuntimeError("docker-compose not found: scripts/system-packages installs it")
+    env = {name: value for name, value in os.environ.items() if name not in SETTINGS}
+    return subprocess.run(
+        [compose, "-f", str(COMPOSE), "config"], capture_output=True, text=True, timeout=60, cwd=REPO,
+        env={**env, **settings},
+    )
 
 
 @cache
-def resolved() -> dict[str, Any]:
-    """The file as Compose understands it (anchors merged, paths absolute)."""
-    compose = shutil.which("docker-compose")
-    if compose is None:
-        raise RuntimeError("docker-compose not found: apt-get install docker-compose (.ci/run does)")
-    out = subprocess.run(
-        [compose, "-f", str(COMPOSE), "config"], capture_output=True, text=True, timeout=60, cwd=REPO
-    )
+def resolved(bind: str | None = None) -> dict[str, Any]:
+    """The file as Compose understands it (anchors merged, paths absolute), by default or with HELPDESK_BIND."""
+    out = compose_config(GRAFANA_ADMIN_PASSWORD=GRAFANA_PASSWORD, **({"HELPDESK_BIND": bind} if bind else {}))
     assert out.returncode == 0, out.stderr
     return yaml.safe_load(out.stdout)
+
+
+def published(spec: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(host address, published port, container port) of each port, from the long or the short syntax."""
+    found = []
+    for port in spec.get("ports", []):
+        if isinstance(port, dict):
+            found.append((port.get("host_ip", "0.0.0.0"), int(port["published"]), int(port["target"])))
+        else:  # "127.0.0.1:8001:8001/tcp"
+            *address, outside, inside = port.split("/")[0].split(":")
+            found.append((address[0] if address else "0.0.0.0", int(outside), int(inside)))
+    return found
 
 
 def volumes(spec: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -60,6 +83,7 @@ def test_compose_accepts_the_file() -> None:
     quiet = subprocess.run(
         [shutil.which("docker-compose") or "docker-compose", "-f", str(COMPOSE), "config", "-q"],
         capture_output=True, text=True, timeout=60, cwd=REPO,
+        env={**os.environ, "GRAFANA_ADMIN_PASSWORD": GRAFANA_PASSWORD},
     )
     assert quiet.returncode == 0, quiet.stderr
     assert set(SERVICES) | {"kafka", "postgres", "mailpit", "init", "prometheus", "grafana"} <= set(resolved()["services"])
@@ -84,13 +108,13 @@ def test_each_service_runs_its_module_with_variables_it_reads_on_its_port(servic
     port = int(env.get(f"{prefix_of(service)}HTTP_PORT", DEFAULT_PORTS[service]))
     assert port == DEFAULT_PORTS[service] == service_env_vars(service)[f"{prefix_of(service)}HTTP_PORT"]
     assert env[f"{prefix_of(service)}HTTP_HOST"] == "0.0.0.0"
-    published = [(port, port)]
+    ports = [(port, port)]
     if service in EXTRA_PORTS:
         extra = int(env[EXTRA_PORTS[service]])
         assert extra == service_env_vars(service)[EXTRA_PORTS[service]]
         assert env[f"{prefix_of(service)}SMTP_HOST"] == "0.0.0.0"  # the default 127.0.0.1 is unreachable
-        published.append((extra, extra))
-    assert [(int(p["published"]), p["target"]) for p in spec["ports"]] == published
+        ports.append((extra, extra))
+    assert [(outside, inside) for _, outside, inside in published(spec)] == ports
     assert f"http://127.0.0.1:{port}/readyz" in " ".join(spec["healthcheck"]["test"])
 
 
@@ -158,3 +182,33 @@ def test_grafana_is_provisioned_with_the_dashboard() -> None:
     datasource = yaml.safe_load((mounts["/etc/grafana/provisioning"] / "datasources" / "prometheus.yml").read_text())
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
 
+
+
+def test_every_published_port_is_on_this_machine_only_by_default() -> None:
+    ports = {name: published(spec) for name, spec in resolved()["services"].items() if spec.get("ports")}
+    assert set(SERVICES) | {"kafka", "mailpit", "prometheus", "grafana"} <= set(ports)
+    elsewhere = {name: found for name, found in ports.items() if any(ip != "127.0.0.1" for ip, _, _ in found)}
+    assert not elsewhere, f"published beyond 127.0.0.1: {elsewhere}"
+
+
+def test_publishing_on_the_network_takes_an_explicit_setting_and_never_includes_kafka() -> None:
+    ports = {name: published(spec) for name, spec in resolved("0.0.0.0")["services"].items() if spec.get("ports")}
+    assert {ip for _, found in ports.items() for ip, _, _ in found} == {"0.0.0.0", "127.0.0.1"}
+    assert ports["kafka"] == [("127.0.0.1", 29092, 29092)]  # PLAINTEXT, no authentication: loopback only
+    assert {ip for ip, _, _ in ports["tickets"]} == {"0.0.0.0"}
+
+
+def test_grafana_has_no_known_password_and_no_anonymous_viewer() -> None:
+    refused = compose_config()
+    assert refused.returncode != 0 and "set GRAFANA_ADMIN_PASSWORD" in refused.stderr
+    env = resolved()["services"]["grafana"]["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == GRAFANA_PASSWORD
+    assert env.get("GF_AUTH_ANONYMOUS_ENABLED", "false") == "false"
+    written = re.findall(r"^\s*GF_SECURITY_ADMIN_PASSWORD:\s*(.*)$", COMPOSE.read_text(), re.MULTILINE)
+    assert written and all(value.startswith("${GRAFANA_ADMIN_PASSWORD:?") for value in written), written
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_runs_each_service_with_development_credentials_and_says_so(service: str) -> None:
+    # Compose is a local run: the services start with the built-in credentials only because it says so.
+    assert resolved()["services"][service]["environment"]["HELPDESK_DEVELOPMENT"] == "true"
