@@ -2,17 +2,27 @@
 
 Library loggers (uvicorn, aiokafka, faststream, sqlalchemy) are routed through
 the same renderer so an operator's log pipeline sees only JSON.
+
+A Kafka outage is logged once: "kafka unreachable" when it begins and "kafka
+reachable again" (with its duration) when it ends. The client's own
+connection errors, which it repeats for every reconnect, metadata refresh,
+fetch and heartbeat (thousands of lines a second), go to debug.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import structlog
+
+from runtime.metrics import KAFKA_CONNECTION_ERRORS, KAFKA_OUTAGES, KAFKA_REACHABLE
 
 _SHARED = [
     structlog.contextvars.merge_contextvars,
@@ -43,6 +53,8 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
+    kafka_outage.service = service
+    handler.addFilter(KafkaClientNoise(kafka_outage))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -67,3 +79,92 @@ def log_context(**values: Any) -> Iterator[None]:
     clean = {k: v for k, v in values.items() if v is not None}
     with structlog.contextvars.bound_contextvars(**clean):
         yield
+
+
+# --- a Kafka outage, logged once ----------------------------------------------------------------
+
+# What the Kafka client says at WARNING and above when it cannot reach the broker.
+CONNECTION_TROUBLE = re.compile(
+    r"Unable connect to node|Unable to update metadata|Connect call failed|Connection at \S+ closed|Connection refused"
+    r"|NodeNotReadyError|KafkaConnectionError|RequestTimedOutError|GroupCoordinatorNotAvailable"
+    r"|Group Coordinator Request failed|Heartbeat (?:send request failed|session expired|failed for group)"
+    r"|Error sending HeartbeatRequest|Marking the coordinator dead"
+)
+CLIENT_LOGGERS = ("aiokafka", "faststream")
+PROBE_EVERY_S = 1.0
+
+
+class KafkaOutage:
+    """Whether this service reaches Kafka.
+
+    The client's first connection error makes an outage suspected; a probe (the readiness check)
+    confirms it, and the outage is logged and counted once, or dismisses it as a blip, which is
+    not logged at all. The probe that reaches Kafka again ends it, with its duration counted from
+    the first error.
+    """
+
+    def __init__(self) -> None:
+        self.service = ""
+        self.suspected_at: float | None = None  # monotonic time of the first error since Kafka was last reached
+        self.first_error = ""
+        self.down = False
+
+    def suspect(self, error: str) -> None:
+        if self.suspected_at is None:
+            self.suspected_at, self.first_error = time.monotonic(), error
+
+    async def watch(self, reachable: Callable[[], Awaitable[bool]]) -> None:
+        """Probe Kafka each PROBE_EVERY_S while an outage is suspected; runs as long as the service."""
+        if self.service:
+            KAFKA_REACHABLE.labels(self.service).set(1)  # it has started: Kafka was reached
+        while True:
+            await asyncio.sleep(PROBE_EVERY_S)
+            if self.suspected_at is not None:
+                self.settle(await reachable())
+
+    def settle(self, reached: bool) -> None:
+        if self.suspected_at is None:
+            return
+        if reached:
+            if self.down:
+                _outage_log.info("kafka reachable again", outage_s=round(time.monotonic() - self.suspected_at, 1))
+                KAFKA_REACHABLE.labels(self.service).set(1)
+            self.suspected_at, self.down = None, False
+        elif not self.down:
+            self.down = True
+            KAFKA_OUTAGES.labels(self.service).inc()
+            KAFKA_REACHABLE.labels(self.service).set(0)
+            _outage_log.warning("kafka unreachable", degraded=True, error=self.first_error)
+
+
+class KafkaClientNoise(logging.Filter):
+    """On the log handler: the Kafka client's connection errors go to debug and tell the outage tracker."""
+
+    def __init__(self, outage: KafkaOutage) -> None:
+        super().__init__()
+        self.outage = outage
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(CLIENT_LOGGERS):
+            return True
+        text = _text_of(record)
+        if not CONNECTION_TROUBLE.search(text):
+            return True
+        self.outage.suspect(text)
+        KAFKA_CONNECTION_ERRORS.labels(self.outage.service).inc()
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def _text_of(record: logging.LogRecord) -> str:
+    try:
+        text = record.getMessage()
+    except Exception:  # noqa: BLE001 - a malformed record is not connection trouble
+        return ""
+    if record.exc_info and record.exc_info[1] is not None:
+        text += f" {type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+    return text
+
+
+kafka_outage = KafkaOutage()  # one per process: each service runs as its own process
+_outage_log = get_logger("runtime.kafka")

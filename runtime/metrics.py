@@ -7,7 +7,7 @@ shared Kafka plumbing records, so one dashboard reads every service alike.
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 MESSAGES_CONSUMED = Counter(
     "helpdesk_messages_consumed_total",
@@ -34,6 +34,21 @@ MESSAGES_PUBLISHED = Counter(
     "helpdesk_messages_published_total",
     "Messages published and acknowledged by every in-sync replica.",
     ["service", "topic"],
+)
+KAFKA_OUTAGES = Counter(
+    "helpdesk_kafka_outages_total",
+    "Times Kafka became unreachable from the service (each logged once, with its duration when it ends).",
+    ["service"],
+)
+KAFKA_REACHABLE = Gauge(
+    "helpdesk_kafka_reachable",
+    "1 while the service reaches Kafka, 0 during an outage.",
+    ["service"],
+)
+KAFKA_CONNECTION_ERRORS = Counter(
+    "helpdesk_kafka_connection_errors_total",
+    "The Kafka client's failed connection attempts, fetches and metadata refreshes (logged at debug).",
+    ["service"],
 )
 
 router = APIRouter()

@@ -36,7 +36,7 @@ from runtime.consumer import Handler, RetryPolicy, Subscription, subscribe
 from runtime.health import Readiness, health_router
 from runtime.http import Guard, RequestGuard
 from runtime.kafka import Publisher, client_security_options, make_broker
-from runtime.logs import configure_logging, get_logger
+from runtime.logs import configure_logging, get_logger, kafka_outage
 from runtime.metrics import router as metrics_router
 from runtime.settings import CommonSettings, HttpSettings, load
 
@@ -251,6 +251,8 @@ class Service:
         await self._start_broker()
         for name, worker in self._workers.items():
             self._tasks[name] = asyncio.create_task(self._supervise(name, worker), name=name)
+        # A Kafka outage is logged once, when the readiness probe confirms it, and once when it ends.
+        self._tasks["kafka-outage"] = asyncio.create_task(kafka_outage.watch(self._kafka_ready), name="kafka-outage")
         self.readiness.started = True
         log.info("service started", http_port=self.http.http_port)
         try:
