@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 from datetime import UTC, datetime
@@ -72,15 +73,33 @@ async def delete_topics(bootstrap: str, prefix: str) -> None:
         await admin.close()
 
 
-async def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
-    """Poll an async or sync predicate until it returns something truthy."""
+async def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1, what: str | None = None):  # type: ignore[no-untyped-def]
+    """Poll an async or sync predicate until it returns something truthy; TimeoutError naming what it waited for.
+
+    Each poll is bounded too (by what is left of ``timeout``), so a predicate stuck on the broker
+    cannot hold the wait past its deadline.
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
         if asyncio.iscoroutine(result):
-            result = await result
+            try:
+                result = await asyncio.wait_for(result, max(deadline - time.monotonic(), interval))
+            except TimeoutError:
+                result = None
         if result:
             return result
         if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout}s")
+            raise TimeoutError(f"waited {timeout:g} s for {what or _described(predicate)}")
         await asyncio.sleep(interval)
+
+
+def _described(predicate) -> str:  # type: ignore[no-untyped-def]
+    """What a predicate checks: a lambda's source line says it; a function's name does."""
+    name = getattr(predicate, "__qualname__", repr(predicate))
+    if getattr(predicate, "__name__", "") != "<lambda>":
+        return name
+    try:
+        return " ".join(inspect.getsource(predicate).split())[:300]
+    except (OSError, TypeError):
+        return name
