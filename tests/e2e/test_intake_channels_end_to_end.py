@@ -193,7 +193,7 @@ async def desk(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
             await wait_for(lambda: _listening(smtp_port), timeout=10)
             yield Desk(kafka_bootstrap, prefix, intake_http, tickets_http, smtp_port, http_port)
         server.should_exit = True
-        await serving
+        await asyncio.wait_for(serving, 30)  # uvicorn waits for open connections (a chat left open): bounded
 
 
 def _listening(port: int) -> bool:

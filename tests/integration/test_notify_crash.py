@@ -38,7 +38,7 @@ async def test_notify_killed_mid_batch_and_restarted_sends_every_email_with_boun
             assert time.monotonic() < deadline, "the first run never got going"
             await asyncio.sleep(0.005)
         first.send_signal(signal.SIGKILL)
-        first.wait()
+        first.wait(timeout=10)
         before_restart = len(sink.messages)
         assert before_restart < COUNT, "the kill came too late to prove anything"
 

@@ -140,7 +140,7 @@ async def test_an_unfinished_message_is_redelivered_after_a_crash(kafka_bootstra
         await wait_for(lambda: "started hang" in journal.read_text(), timeout=30)
     finally:
         first.kill()
-        first.wait()
+        first.wait(timeout=10)
 
     journal.write_text("")
     second = run_consumer()
@@ -149,7 +149,7 @@ async def test_an_unfinished_message_is_redelivered_after_a_crash(kafka_bootstra
         await asyncio.sleep(0.5)
     finally:
         second.kill()
-        second.wait()
+        second.wait(timeout=10)
     text = journal.read_text()
     assert "before" not in text, "a finished message's offset was committed, so it is not delivered again"
 

@@ -119,7 +119,7 @@ async def serving(app: FastAPI) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
-        await task
+        await asyncio.wait_for(task, 30)  # its graceful shut-down is a few seconds; bounded all the same
         sock.close()
 
 

@@ -439,6 +439,7 @@ async def test_a_tickets_deadlines_come_from_the_sla_topic(desk: Desk) -> None:
         if body["deadlines"] or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.1)
+    assert body["deadlines"], f"the deadlines published on {topic} never reached the ticket API within 20 s"
     assert (body["policy"], body["deadlines"][0]["kind"], body["deadlines"][0]["state"]) == (
         "standard",
         "resolution",

@@ -8,6 +8,7 @@ each ticket routed exactly once.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -89,14 +90,19 @@ class Broker:
         ends = await self.consumer.end_offsets(await self.partitions(topic))
         return sum(ends.values())
 
-    async def messages(self, topic: str) -> list[Envelope[Any]]:
+    async def messages(self, topic: str, timeout: float = 60.0) -> list[Envelope[Any]]:
         """Every message on ``topic`` now, from the start (in no particular order across partitions)."""
         partitions = await self.partitions(topic)
         ends = await self.consumer.end_offsets(partitions)
         self.consumer.assign(partitions)
         await self.consumer.seek_to_beginning(*partitions)
         messages: list[Envelope[Any]] = []
-        while [tp for tp in partitions if await self.consumer.position(tp) < ends[tp]]:
+        deadline = time.monotonic() + timeout
+        while behind := [tp for tp in partitions if await self.consumer.position(tp) < ends[tp]]:
+            # Bounded: a fetch that never returns the records up to the end must fail the test, not hang it.
+            assert time.monotonic() < deadline, f"read {len(messages)} messages of {topic} in {timeout:g} s; " + ", ".join(
+                f"partition {tp.partition} at {await self.consumer.position(tp)} of {ends[tp]}" for tp in behind
+            )
             for tp, records in (await self.consumer.getmany(*partitions, timeout_ms=500)).items():
                 messages.extend(parse_message(r.value) for r in records if r.offset < ends[tp])
         return messages

@@ -58,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "crm-key-0123456789"
 API_KEYS = {"crm": hashlib.sha256(API_KEY.encode()).hexdigest()}
 START_TIMEOUT_S = 60.0
+RUN_ASYNC_TIMEOUT_S = 120.0  # set-up through the service's own handlers, or topics created and deleted
 T = TypeVar("T")
 
 
@@ -68,9 +69,16 @@ def free_port() -> int:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from sync or async code (on a thread with its own loop)."""
+    """Run a coroutine to completion from sync or async code (on a thread with its own loop), bounded."""
+
+    async def bounded() -> T:
+        try:
+            return await asyncio.wait_for(coro, RUN_ASYNC_TIMEOUT_S)
+        except TimeoutError:
+            raise TimeoutError(f"{coro.__qualname__} did not finish within {RUN_ASYNC_TIMEOUT_S:g} s") from None
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(asyncio.run, bounded()).result()
 
 
 @dataclass
@@ -151,13 +159,13 @@ class TicketService:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait()
+            self.process.wait(timeout=10)
 
     def kill(self) -> None:
         """Stop it dead (SIGKILL): its connections drop without a goodbye, as in a crash."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
-            self.process.wait()
+            self.process.wait(timeout=10)
 
     @contextmanager
     def down(self) -> Iterator[None]:
