@@ -53,8 +53,9 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):  #
     if index is None:
         return result
     for name, (_, last) in item.config.stash[USERS].items():
-        if index == last:
-            item.funcargs[name].stop()  # type: ignore[attr-defined]
+        shared = (getattr(item, "funcargs", None) or {}).get(name)  # absent if its set-up failed
+        if index == last and shared is not None:
+            shared.stop()
     if nextitem is None or _module(nextitem) != _module(item):
         _check_children(item, index)
     return result
