@@ -5,8 +5,8 @@ running, idle but polling Kafka, until the whole run ends. Two rules, checked he
 
 * a shared process fixture named in ``STOPPED_AFTER_LAST_USER`` is stopped (its value's ``stop()``)
   right after the last test that uses it, not at the end of the session;
-* after each test module, the test process has no child process left running except those shared
-  fixtures still ahead of their last user. Any other is reported at the end, with its command line
+* after each test module, the test process has no child process left running except the processes
+  of those shared fixtures that still have users to come. Any other is reported at the end, with its command line
   and the module after which it was found, and fails the run.
 """
 
@@ -15,15 +15,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-# Session fixtures whose value runs a process and has stop(): one process, shared, stopped early.
+# Session fixtures whose value runs a process (``.process``, a Popen) and has ``stop()``: one
+# process, shared, stopped right after its last user.
 STOPPED_AFTER_LAST_USER = ("ticket_service",)
 
 USERS = pytest.StashKey[dict[str, tuple[int, int]]]()  # fixture -> (index of its first user, of its last)
 INDEX = pytest.StashKey[dict[str, int]]()  # test id -> its place in the run
 LEFTOVERS = pytest.StashKey[list["Leftover"]]()
+SHARED = pytest.StashKey[dict[str, Any]]()  # fixture -> its value (with .process and .stop()), once set up
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     config.stash[USERS] = users
     config.stash[INDEX] = {item.nodeid: index for index, item in enumerate(items)}
     config.stash[LEFTOVERS] = []
+    config.stash[SHARED] = {}
 
 
 @pytest.hookimpl(wrapper=True)
@@ -52,22 +56,31 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):  #
     index = item.config.stash[INDEX].get(item.nodeid)
     if index is None:
         return result
+    shared = item.config.stash[SHARED]
     for name, (_, last) in item.config.stash[USERS].items():
-        shared = (getattr(item, "funcargs", None) or {}).get(name)  # absent if its set-up failed
-        if index == last and shared is not None:
-            shared.stop()
+        value = (getattr(item, "funcargs", None) or {}).get(name)  # absent if its set-up failed
+        if value is None:
+            continue
+        shared[name] = value
+        if index == last:
+            value.stop()
     if nextitem is None or _module(nextitem) != _module(item):
         _check_children(item, index)
     return result
 
 
 def _check_children(item: pytest.Item, index: int) -> None:
-    still_needed = sum(first <= index < last for first, last in item.config.stash[USERS].values())
-    children = running_children()
-    if len(children) > still_needed:
-        leftovers = item.config.stash[LEFTOVERS]
-        known = {leftover.pid for leftover in leftovers}
-        leftovers.extend(Leftover(_module(item), pid, command) for pid, command in children.items() if pid not in known)
+    """Report every child process but those of shared fixtures with users still to come."""
+    users, shared = item.config.stash[USERS], item.config.stash[SHARED]
+    still_needed = {
+        pid for name, value in shared.items()
+        if users[name][0] <= index < users[name][1] and (pid := getattr(getattr(value, "process", None), "pid", None))
+    }
+    leftovers = item.config.stash[LEFTOVERS]
+    known = {leftover.pid for leftover in leftovers} | still_needed
+    leftovers.extend(
+        Leftover(_module(item), pid, command) for pid, command in running_children().items() if pid not in known
+    )
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
