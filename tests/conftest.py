@@ -64,9 +64,19 @@ async def topic_prefix(kafka_bootstrap: str) -> AsyncIterator[str]:
     await delete_topics(kafka_bootstrap, prefix)
 
 
+# Creating or dropping a database may wait on other sessions: bounded, per statement.
+ADMIN_STATEMENT_TIMEOUT_S = 60
+
+
+def _admin_engine(server_url: str):  # type: ignore[no-untyped-def]
+    return create_async_engine(
+        server_url, isolation_level="AUTOCOMMIT", connect_args={"command_timeout": ADMIN_STATEMENT_TIMEOUT_S}
+    )
+
+
 async def _create_database(server_url: str) -> str:
     name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    admin = _admin_engine(server_url)
     try:
         for attempt in range(3):
             try:
@@ -84,10 +94,25 @@ async def _create_database(server_url: str) -> str:
 
 
 async def _drop_database(server_url: str, name: str) -> None:
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
+    """Drop a test's database, closing its sessions.
+
+    An autovacuum worker may be visiting the new database; our role may not end it (only a
+    superuser may), and the drop fails with "must be a member of the role whose process is being
+    terminated": it ends on its own within moments, so the drop is tried again.
+    """
+    admin = _admin_engine(server_url)
+    try:
+        for attempt in range(5):
+            try:
+                async with admin.connect() as conn:
+                    await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                return
+            except Exception:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(1.0)
+    finally:
+        await admin.dispose()
 
 
 @pytest.fixture
