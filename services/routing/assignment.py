@@ -9,7 +9,7 @@ speak the ticket's language (when it has one):
   of this queue (agents ordered by id), so agents who come and go simply join
   or leave the circle;
 * ``least_loaded`` takes the agent holding the fewest open tickets (assigned
-  or claimed, not resolved); a tie is broken by the ticket's id, so equally
+  or claimed, not resolved, closed or merged); a tie is broken by the ticket's id, so equally
   loaded agents share tickets evenly and a redelivered event chooses the same.
 """
 

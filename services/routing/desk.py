@@ -6,8 +6,16 @@ keep. It decides on ``ticket.opened``; it reconsiders on
 ``ticket.customer_replied`` (new words) and ``ticket.escalated`` (a new
 level and queue), but a priority an agent set (``ticket.prioritised`` with
 ``by`` other than ``routing``) or a queue an agent or escalation chose is
-kept, and the explanation says so. Claims, assignments and resolutions move
-the agents' loads.
+kept, and the explanation says so.
+
+Every event that changes who holds an open ticket moves the agents' loads
+(a load is the open tickets an agent holds, as the ticket service counts
+them): claimed and assigned give the ticket to an agent, released takes it
+back to the queue, resolved, closed and merged finish it (its holder keeps
+it, but not as load), reopened makes it count again. Routing's own pick
+counts at once (so the next decision sees it), awaiting the
+``ticket.assigned`` that confirms it; a ticket finished before that arrives
+was never given (the ticket service refuses to assign a finished ticket).
 """
 
 from __future__ import annotations
@@ -23,11 +31,14 @@ from contracts.incidents import CustomerProfile
 from contracts.tickets import (
     TicketAssigned,
     TicketClaimed,
+    TicketClosed,
     TicketCustomerReplied,
     TicketEscalated,
     TicketMerged,
     TicketOpened,
     TicketPrioritised,
+    TicketReleased,
+    TicketReopened,
     TicketResolved,
     TicketRouted,
 )
@@ -57,8 +68,9 @@ class TicketView:
     skills: frozenset[str] = frozenset()
     holder: str | None = None  # assigned or claimed by
     claimed: bool = False
-    open: bool = True
+    open: bool = True  # not resolved, closed or merged
     level: int = 1
+    awaiting_assignment: bool = False  # holder is routing's pick; ticket.assigned has not confirmed it yet
 
 
 @dataclass(frozen=True)
@@ -126,10 +138,15 @@ class Desk:
                 view.claimed = True
             case TicketAssigned():
                 self._hold(view, event.data.agent_id)
-            case TicketResolved() | TicketMerged():  # merged: its work goes on in the other ticket
-                if view.open:
-                    self.roster.hold(view.holder, -1)
-                view.open = False
+            case TicketReleased():
+                self._hold(view, None)
+                view.claimed = False
+            case TicketResolved() | TicketClosed() | TicketMerged():  # merged: its work goes on in the other ticket
+                self._finished(view)
+            case TicketReopened():
+                if not view.open:
+                    self.roster.hold(view.holder, +1)
+                view.open = True
             case TicketEscalated():
                 view.level, view.queue, view.queue_by = event.data.level, event.data.queue, "escalation"
                 self._reconsider(view, event, f"escalated to level {event.data.level}")
@@ -187,7 +204,7 @@ class Desk:
         view.priority, view.queue = priority, queue
         if view.queue_by == ROUTING:
             view.skills = decision.skills
-        if queue_moved and not view.claimed:
+        if queue_moved and view.holder is None:  # the ticket service never takes a ticket from its holder
             notes.append(self._assign(view, event))
         self.explanations.append(
             Explanation(view.ticket_id, event.event_id, event.type, self.now, decision, tuple(notes), sent)
@@ -202,16 +219,27 @@ class Desk:
         if not isinstance(outcome, Assignment):
             return outcome.reason
         self._hold(view, outcome.agent_id)
+        view.awaiting_assignment = True
         self.commands.append(assign_command(cause, outcome, self.now))
         return f"assigned to {outcome.agent_id}: {outcome.reason}"
 
-    def _hold(self, view: TicketView, agent_id: str) -> None:
+    def _hold(self, view: TicketView, agent_id: str | None) -> None:
+        """The ticket is ``agent_id``'s now (None: nobody's); an open ticket moves its load with it."""
+        view.awaiting_assignment = False  # an event about the holder settles routing's pick, either way
         if view.holder == agent_id:
             return  # e.g. the ticket.assigned of routing's own assignment
         if view.open:
             self.roster.hold(view.holder, -1)
             self.roster.hold(agent_id, +1)
         view.holder = agent_id
+
+    def _finished(self, view: TicketView) -> None:
+        if view.open:
+            self.roster.hold(view.holder, -1)
+        view.open = False
+        if view.awaiting_assignment:
+            # Routing's pick never landed: had it, its ticket.assigned would have come before this event.
+            view.holder, view.awaiting_assignment = None, False
 
 
 def assign_command(cause: Envelope[Any], assignment: Assignment, now: datetime) -> AssignTicket:

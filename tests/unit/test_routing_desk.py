@@ -22,6 +22,10 @@ from contracts.tickets import (
     TicketOpenedData,
     TicketPrioritised,
     TicketPrioritisedData,
+    TicketReleased,
+    TicketReleasedData,
+    TicketReopened,
+    TicketReopenedData,
     TicketResolved,
     TicketResolvedData,
 )
@@ -186,6 +190,33 @@ def test_claims_assignments_and_resolutions_move_the_agents_loads_once() -> None
     # A claimed ticket is not re-assigned when it escalates, and a resolved one is not reconsidered.
     d.apply(reply(a, "outage"))
     assert all(c.ticket_id != a for c in d.commands[2:])
+
+
+def test_a_release_takes_the_load_off_its_agent_and_a_reopening_puts_it_back() -> None:
+    a = uuid.uuid4()
+    d = desk(roster=Roster(AGENTS))
+    d.apply(opened(a))
+    d.apply(event(TicketClaimed, TicketClaimedData(number="HD-1", version=3, agent_id="x"), a))
+    released = TicketReleasedData(number="HD-1", version=4, released_by="x", previous_assignee="x")
+    d.apply(event(TicketReleased, released, a))
+    assert d.roster.loads == {"x": 0}
+    d.apply(event(TicketClaimed, TicketClaimedData(number="HD-1", version=5, agent_id="y"), a))
+    d.apply(event(TicketResolved, TicketResolvedData(number="HD-1", version=6, resolution="done", resolved_by="y"), a))
+    assert d.roster.loads == {"x": 0, "y": 0}
+    d.apply(event(TicketReopened, TicketReopenedData(number="HD-1", version=7, reason="again", reopened_by="c"), a))
+    assert d.roster.loads == {"x": 0, "y": 1}
+
+
+def test_a_ticket_held_by_an_agent_is_not_given_to_another_when_it_escalates() -> None:
+    a = uuid.uuid4()
+    d = desk(roster=Roster(AGENTS))
+    d.apply(opened(a))
+    given = TicketAssignedData(number="HD-1", version=3, agent_id="x", strategy="direct", reason="on call")
+    d.apply(event(TicketAssigned, given, a))
+    escalated = TicketEscalatedData(number="HD-1", version=4, level=2, queue="L2-escalated", reason="late")
+    d.apply(event(TicketEscalated, escalated, a))
+    assert not any(isinstance(c, AssignTicket) for c in d.commands)
+    assert d.roster.loads == {"x": 1}
 
 
 def test_a_human_priority_change_reroutes_by_the_queue_rules_that_depend_on_priority() -> None:

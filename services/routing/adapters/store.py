@@ -7,6 +7,9 @@
   and why: the explanation API reads it.
 * ``routing_agents``: agents, their skills, languages, level, queues, availability.
 * ``routing_cursors``: each round-robin queue's last pick.
+* ``routing_awaited_assignments``: the tickets routing gave to an agent whose
+  ``ticket.assigned`` has not come back yet (a table of its own, so that
+  ``create_all`` adds it to a database from before: it adds no columns).
 * ``routing_processed_events``: ticket events applied, written in the same
   transaction as their effect, so a redelivered event changes nothing.
 """
@@ -30,6 +33,7 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    delete,
     func,
     insert,
     select,
@@ -92,6 +96,13 @@ cursors = Table(
     Column("last_agent_id", String(200), nullable=False),
 )
 
+awaited_assignments = Table(
+    "routing_awaited_assignments",
+    metadata,
+    Column("ticket_id", Uuid, primary_key=True),
+    Column("agent_id", String(200), nullable=False),
+)
+
 processed_events = Table("routing_processed_events", metadata, Column("event_id", Uuid, primary_key=True))
 
 
@@ -111,7 +122,7 @@ def _facts(raw: dict[str, Any] | None) -> TicketFacts | None:
     return TicketFacts(**{**raw, "components": tuple(raw["components"]), "reported_at": reported})
 
 
-def _view(row: Any) -> TicketView:
+def _view(row: Any, awaiting: bool = False) -> TicketView:
     return TicketView(
         ticket_id=row.ticket_id,
         number=row.number,
@@ -126,6 +137,7 @@ def _view(row: Any) -> TicketView:
         claimed=row.claimed,
         open=row.open,
         level=row.level,
+        awaiting_assignment=awaiting,
     )
 
 
@@ -184,14 +196,26 @@ class Changes:
     def __init__(self, conn: AsyncConnection, store: RoutingStore) -> None:
         self._conn = conn
         self._store = store
+        self._awaited: set[uuid.UUID] = set()  # of the views read, those awaiting their ticket.assigned
 
     async def seen(self, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
         query = select(processed_events.c.event_id).where(processed_events.c.event_id.in_(list(event_ids)))
         return set((await self._conn.execute(query)).scalars())
 
     async def views(self, ticket_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, TicketView]:
-        query = select(tickets).where(tickets.c.ticket_id.in_(list(ticket_ids))).with_for_update()
-        return {row.ticket_id: _view(row) for row in await self._conn.execute(query)}
+        query = (
+            select(tickets, awaited_assignments.c.agent_id.label("awaited_agent"))
+            .outerjoin(awaited_assignments, awaited_assignments.c.ticket_id == tickets.c.ticket_id)
+            .where(tickets.c.ticket_id.in_(list(ticket_ids)))
+            .with_for_update(of=tickets)
+        )
+        views = {}
+        for row in await self._conn.execute(query):
+            awaiting = row.awaited_agent is not None and row.awaited_agent == row.holder
+            views[row.ticket_id] = _view(row, awaiting)
+            if row.awaited_agent is not None:
+                self._awaited.add(row.ticket_id)
+        return views
 
     async def agents(self) -> dict[str, Agent]:
         return {row.agent_id: _agent(row) for row in await self._conn.execute(select(agents))}
@@ -216,9 +240,11 @@ class Changes:
         event_ids: Iterable[uuid.UUID],
         now: datetime,
     ) -> None:
+        views = list(views)
         rows = [_view_row(v, now) for v in views]
         if rows:
             await self._conn.execute(self._store.upsert_ticket, rows)
+        await self._save_awaited(views)
         notes = [
             {"ticket_id": e.ticket_id, "cause_event_id": e.cause_id, "at": e.at, "body": e.as_json()}
             for e in explanations
@@ -232,6 +258,15 @@ class Changes:
         if ids:
             await self._conn.execute(insert(processed_events), ids)
 
+    async def _save_awaited(self, views: list[TicketView]) -> None:
+        """Rows for the views awaiting their ticket.assigned; none for the others (only those read with one)."""
+        settled = [v.ticket_id for v in views if not v.awaiting_assignment and v.ticket_id in self._awaited]
+        if settled:
+            await self._conn.execute(delete(awaited_assignments).where(awaited_assignments.c.ticket_id.in_(settled)))
+        awaiting = [{"ticket_id": v.ticket_id, "agent_id": v.holder} for v in views if v.awaiting_assignment]
+        if awaiting:
+            await self._conn.execute(self._store.upsert_awaited, awaiting)
+
 
 class RoutingStore:
     def __init__(self, url: str) -> None:
@@ -240,6 +275,7 @@ class RoutingStore:
         self.reader = make_engine(url, writer=False) if backend == "sqlite" else self.writer
         self.upsert_ticket = _upsert(backend, tickets, "ticket_id")
         self.upsert_cursor = _upsert(backend, cursors, "queue")
+        self.upsert_awaited = _upsert(backend, awaited_assignments, "ticket_id")
         self.upsert_agent = _upsert(backend, agents, "agent_id")
         # An agent named in the agents file keeps the availability set through the API.
         self.upsert_agent_keep_availability = _upsert(backend, agents, "agent_id", keep={"available"})
