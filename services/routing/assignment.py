@@ -11,6 +11,10 @@ speak the ticket's language (when it has one):
 * ``least_loaded`` takes the agent holding the fewest open tickets (assigned
   or claimed, not resolved, closed or merged); a tie is broken by the ticket's id, so equally
   loaded agents share tickets evenly and a redelivered event chooses the same.
+
+A queue rule may also name the agent (``assign_to``): the ticket goes to them
+directly, whatever the queue's strategy, skills or language, as long as they
+are available; otherwise the queue's strategy decides, and the reason says why.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Strategy = Literal["pull", "round_robin", "least_loaded"]
+Given = Literal["round_robin", "least_loaded", "direct"]  # how an assignment was made
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class Agent:
 @dataclass(frozen=True)
 class Assignment:
     agent_id: str
-    strategy: Strategy
+    strategy: Given
     reason: str
 
 
@@ -72,6 +77,28 @@ class Roster:
     def hold(self, agent_id: str | None, change: int) -> None:
         if agent_id is not None:
             self.loads[agent_id] = max(0, self.loads.get(agent_id, 0) + change)
+
+
+def assign_named(
+    roster: Roster,
+    named: str,
+    rule: str,
+    strategy: str,
+    ticket_id: uuid.UUID,
+    queue: str,
+    skills: frozenset[str] = frozenset(),
+    language: str | None = None,
+) -> Assignment | Unassigned:
+    """The agent queue rule ``rule`` names gets the ticket; if they cannot take it, the queue's strategy decides."""
+    agent = roster.agents.get(named)
+    if agent is not None and agent.available:
+        return Assignment(named, "direct", f"queue rule {rule!r} gives it to {named}")
+    why = "not available" if agent is not None else "not an agent routing knows"
+    outcome = assign(roster, strategy, ticket_id, queue, skills, language)
+    passed_over = f"{named}, named by queue rule {rule!r}, is {why}; "
+    if isinstance(outcome, Assignment):
+        return Assignment(outcome.agent_id, outcome.strategy, passed_over + outcome.reason)
+    return Unassigned(passed_over + outcome.reason)
 
 
 def assign(

@@ -10,6 +10,7 @@ from runtime.auth import AuthSettings
 from runtime.service import Service
 from runtime.settings import CommonSettings
 from services.routing.adapters.agents_file import load_agents
+from services.routing.adapters.rules_file import KnownAgents
 from services.routing.adapters.store import RoutingStore
 from services.routing.api import routing_router
 from services.routing.config import Settings
@@ -21,8 +22,8 @@ log = get_logger("routing")
 
 def build(common: CommonSettings, settings: Settings, *, auth: AuthSettings | None = None) -> Service:
     """The routing service; raises RulesFileError / AgentsFileError (naming file and line) if a file is invalid."""
-    rules = RulesInForce(settings.rules_file)
     roster = load_agents(settings.agents_file) if settings.agents_file else []
+    rules = RulesInForce(settings.rules_file, KnownAgents({a.agent_id for a in roster}, settings.agents_file))
     store = RoutingStore(settings.database_url)
     service = Service("routing", common, settings, description=(services.routing.__doc__ or "").strip())
     service.require_credentials(auth=auth)

@@ -42,7 +42,7 @@ from contracts.tickets import (
     TicketResolved,
     TicketRouted,
 )
-from services.routing.assignment import Assignment, Roster, assign
+from services.routing.assignment import Assignment, Roster, assign, assign_named
 from services.routing.domain import (
     ROUTING_NAMESPACE,
     Decision,
@@ -98,6 +98,7 @@ class Explanation:
             "queue_rule": d.queue_rule,
             "queue_reason": d.queue_reason,
             "required_skills": sorted(d.skills),
+            "assign_to": d.assign_to,
             "rules_matched": [{"kind": m.kind, "rule": m.rule, "why": m.why, "applied": m.applied} for m in d.matches],
             "notes": list(self.notes),
             "command_sent": self.command_sent,
@@ -162,7 +163,7 @@ class Desk:
         decision = decide(self.policy, view.facts, self.now)
         view.priority, view.queue, view.skills = decision.priority, decision.queue, decision.skills
         self.commands.append(route_command(event, "route", decision, self.now))
-        notes = [self._assign(view, event)]
+        notes = [self._assign(view, event, decision)]
         self.explanations.append(
             Explanation(view.ticket_id, event.event_id, event.type, self.now, decision, tuple(notes), True)
         )
@@ -195,7 +196,11 @@ class Desk:
             queue = view.queue
             notes.append(f"queue {queue!r} kept: chosen by {view.queue_by}; the rules would give {decision.queue!r}")
             decision = replace(
-                decision, queue=queue, queue_rule=view.queue_by, queue_reason=f"kept: chosen by {view.queue_by}"
+                decision,
+                queue=queue,
+                queue_rule=view.queue_by,
+                queue_reason=f"kept: chosen by {view.queue_by}",
+                assign_to=None,  # the rule that names an agent did not decide the queue
             )
         sent = (priority, queue) != (view.priority, view.queue)
         if sent:
@@ -205,17 +210,19 @@ class Desk:
         if view.queue_by == ROUTING:
             view.skills = decision.skills
         if queue_moved and view.holder is None:  # the ticket service never takes a ticket from its holder
-            notes.append(self._assign(view, event))
+            notes.append(self._assign(view, event, decision))
         self.explanations.append(
             Explanation(view.ticket_id, event.event_id, event.type, self.now, decision, tuple(notes), sent)
         )
 
-    def _assign(self, view: TicketView, cause: Envelope[Any]) -> str:
+    def _assign(self, view: TicketView, cause: Envelope[Any], decision: Decision) -> str:
         assert view.queue is not None and view.facts is not None
         language = view.facts.language.casefold() if view.facts.language else None
-        outcome = assign(
-            self.roster, self.policy.strategy(view.queue), view.ticket_id, view.queue, view.skills, language
-        )
+        how = (self.policy.strategy(view.queue), view.ticket_id, view.queue, view.skills, language)
+        if decision.assign_to is not None:
+            outcome = assign_named(self.roster, decision.assign_to, decision.queue_rule, *how)
+        else:
+            outcome = assign(self.roster, *how)
         if not isinstance(outcome, Assignment):
             return outcome.reason
         self._hold(view, outcome.agent_id)

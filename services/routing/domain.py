@@ -9,7 +9,8 @@ ticket's words, which keeps hundreds of rules fast.
 Priority: the ITIL impact x urgency matrix gives the base (or the default
 when the reporter gave no impact or no urgency); then the first priority rule
 that matches sets the priority or raises it. Queue: the first queue rule that
-matches (it may also require skills of the agent), else the default queue.
+matches (it may also require skills of the agent, or name the agent the
+ticket goes to), else the default queue.
 Every decision says which rule fired and why, and which later rules also
 matched but were not applied (first match wins).
 """
@@ -275,6 +276,7 @@ class QueueRule:
     queue: str
     reason: str | None = None
     skills: frozenset[str] = frozenset()  # an agent the ticket is assigned to must have all of them
+    assign_to: str | None = None  # the agent the ticket goes to, whatever the queue's strategy
 
 
 @dataclass(frozen=True)
@@ -406,6 +408,7 @@ class Decision:
     queue_reason: str
     skills: frozenset[str] = frozenset()
     matches: tuple[Match, ...] = ()
+    assign_to: str | None = None  # named by the queue rule that fired
 
 
 def decide(
@@ -427,18 +430,19 @@ def decide(
             change = f"priority {priority}" if rule.set_to is not None else f"raised from {base} to {priority}"
             p_rule, p_reason = rule.name, f"{why}: {change} ({p_reason})"
     seen.priority = priority if kept_priority is None else kept_priority
-    queue, q_rule, q_reason, skills = (
+    queue, q_rule, q_reason, skills, assign_to = (
         policy.default_queue,
         "default",
         "no queue rule matched: default queue",
         frozenset(),
+        None,
     )
     for i, qr in enumerate(cast(list[QueueRule], policy.queue_index.matching(seen))):
         why = f"{_lead(qr.reason)}{qr.when.explain(seen)}"
         matches.append(Match("queue", qr.name, why, applied=i == 0))
         if i == 0:
-            queue, q_rule, q_reason, skills = qr.queue, qr.name, why, qr.skills
-    return Decision(priority, p_rule, p_reason, queue, q_rule, q_reason, skills, tuple(matches))
+            queue, q_rule, q_reason, skills, assign_to = qr.queue, qr.name, why, qr.skills, qr.assign_to
+    return Decision(priority, p_rule, p_reason, queue, q_rule, q_reason, skills, tuple(matches), assign_to)
 
 
 def route_command(cause: Envelope, purpose: str, decision: Decision, now: datetime) -> RouteTicket:

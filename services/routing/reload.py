@@ -19,7 +19,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from runtime.logs import get_logger
-from services.routing.adapters.rules_file import RulesFileError, load_rules
+from services.routing.adapters.rules_file import KnownAgents, RulesFileError, load_rules
 from services.routing.domain import RoutingPolicy
 
 RELOADS = Counter(
@@ -35,9 +35,10 @@ log = get_logger("routing.rules")
 class RulesInForce:
     """The policy routing decides with; :meth:`check` swaps it for a valid edited file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, agents: KnownAgents | None = None) -> None:
         self.path = path
-        self.policy: RoutingPolicy = load_rules(path)  # at start-up an invalid file is fatal
+        self._agents = agents  # the agents ``assign_to`` may name, checked at every reload too
+        self.policy: RoutingPolicy = load_rules(path, agents)  # at start-up an invalid file is fatal
         self.loaded_at = datetime.now(UTC)
         self._seen = self._stamp()
         self.problems: list[str] = []
@@ -58,7 +59,7 @@ class RulesInForce:
             return False
         self._seen = stamp
         try:
-            policy = load_rules(self.path)
+            policy = load_rules(self.path, self._agents)
         except RulesFileError as exc:
             self.problems, self.rejected_at = exc.problems, datetime.now(UTC)
             RELOADS.labels("rejected").inc()

@@ -4,6 +4,9 @@ a rules file reloaded (with an error, then fixed), and state that survives a res
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,10 +34,13 @@ from contracts.tickets import (
 )
 from contracts.topics import TICKET_COMMANDS_TOPIC, TICKET_EVENTS_TOPIC
 from runtime.settings import CommonSettings
+from services.routing.adapters.rules_file import RulesFileError
 from services.routing.bootstrap import build
 from services.routing.config import Settings
 from tests.support.kafka import group_lag, produce, read_all, wait_for
 from tests.support.tokens import development_bearer
+
+ROOT = Path(__file__).resolve().parents[2]
 
 RULES = """\
 priority:
@@ -277,3 +283,46 @@ async def test_loads_and_redelivery_survive_a_restart(
         listed = (await routing.http.get("/v1/agents")).json()
         assert [(a["agent_id"], a["open_tickets"]) for a in listed] == [("desk-1", 0), ("net-1", 1), ("net-2", 1)]
     await asyncio.sleep(0)
+
+
+NAMED_RULE = """\
+    - {name: ceo-desk, when: {keywords: [ceo]}, queue: L1-service-desk, assign_to: desk-1}
+"""
+
+
+async def test_a_rule_naming_an_agent_assigns_the_ticket_to_them_and_explains_it(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    (tmp_path / "rules.yaml").write_text(RULES + NAMED_RULE, encoding="utf-8")
+    (tmp_path / "agents.yaml").write_text(AGENTS, encoding="utf-8")
+    database = f"sqlite+aiosqlite:///{tmp_path / 'routing.db'}"
+    async with running(kafka_bootstrap, topic_prefix, tmp_path, database) as routing:
+        ticket = opened("The CEO's laptop will not start")
+        await routing.publish(ticket)
+        route, assign = await routing.commands(at_least=2)
+
+        assert isinstance(route, RouteTicket) and route.data.queue == "L1-service-desk"  # a pull queue
+        assert isinstance(assign, AssignTicket) and assign.ticket_id == ticket.ticket_id
+        assert (assign.data.agent_id, assign.data.strategy) == ("desk-1", "direct")
+        body = (await routing.http.get(f"/v1/tickets/{ticket.ticket_id}/explanation")).json()
+        assert body["held_by"] == "desk-1"
+        [decision] = body["decisions"]
+        assert (decision["queue_rule"], decision["assign_to"]) == ("ceo-desk", "desk-1")
+        assert decision["notes"] == ["assigned to desk-1: queue rule 'ceo-desk' gives it to desk-1"]
+
+
+def test_a_rule_naming_an_agent_the_agents_file_lacks_stops_start_up_naming_file_and_line(tmp_path: Path) -> None:
+    rules, agents = tmp_path / "rules.yaml", tmp_path / "agents.yaml"
+    rules.write_text(RULES + NAMED_RULE.replace("desk-1", "desk-9"), encoding="utf-8")
+    agents.write_text(AGENTS, encoding="utf-8")
+    expected = f"{rules}:13: queues.rules[1].assign_to: 'desk-9' is not an agent of the agents file {agents}"
+
+    with pytest.raises(RulesFileError) as raised:
+        build(CommonSettings(), Settings(rules_file=rules, agents_file=agents))
+    assert raised.value.problems == [expected]
+
+    env = {**os.environ, "ROUTING_RULES_FILE": str(rules), "ROUTING_AGENTS_FILE": str(agents),
+           "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
+    result = subprocess.run([sys.executable, "-m", "services.routing"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (2, f"invalid routing rules (ROUTING_RULES_FILE):\n{expected}\n")

@@ -219,6 +219,38 @@ def test_a_ticket_held_by_an_agent_is_not_given_to_another_when_it_escalates() -
     assert d.roster.loads == {"x": 1}
 
 
+def named_policy(queue_strategy: str = "pull") -> RoutingPolicy:
+    rule = QueueRule("ceo-desk", Conditions.of(keywords=["ceo"]), "L2-network", assign_to="esc-1")
+    return RoutingPolicy(matrix=MATRIX, queue_rules=(rule,), strategies={"L2-network": queue_strategy})
+
+
+def test_a_queue_rule_naming_an_agent_gives_them_the_ticket_and_the_explanation_says_so() -> None:
+    ticket_id = uuid.uuid4()
+    d = Desk(named_policy(), Roster(AGENTS), {}, NOW)
+    d.apply(opened(ticket_id, "The CEO cannot print"))
+    route, assign = d.commands
+    assert isinstance(assign, AssignTicket)
+    assert (assign.data.agent_id, assign.data.strategy) == ("esc-1", "direct")
+    assert assign.event_id == uuid.uuid5(ROUTING_NAMESPACE, f"assign:{d.explanations[0].cause_id}")
+    explained = d.explanations[0].as_json()
+    assert explained["assign_to"] == "esc-1"
+    assert explained["notes"] == ["assigned to esc-1: queue rule 'ceo-desk' gives it to esc-1"]
+    assert d.roster.loads == {"esc-1": 1}
+
+
+def test_a_named_agent_who_is_not_available_leaves_the_ticket_to_the_queues_strategy() -> None:
+    ticket_id = uuid.uuid4()
+    off = {**AGENTS, "esc-1": Agent("esc-1", queues=frozenset({"L2-escalated"}), available=False)}
+    d = Desk(named_policy("least_loaded"), Roster(off), {}, NOW)
+    d.apply(opened(ticket_id, "The CEO cannot print"))
+    assign = d.commands[-1]
+    assert isinstance(assign, AssignTicket)
+    assert (assign.data.agent_id, assign.data.strategy) == ("net-1", "least_loaded")
+    assert d.explanations[0].notes[0].startswith(
+        "assigned to net-1: esc-1, named by queue rule 'ceo-desk', is not available; least loaded"
+    )
+
+
 def test_a_human_priority_change_reroutes_by_the_queue_rules_that_depend_on_priority() -> None:
     policy = RoutingPolicy(
         matrix=MATRIX,

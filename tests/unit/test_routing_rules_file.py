@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.routing.adapters.rules_file import RulesFileError, load_rules
+from services.routing.adapters.rules_file import KnownAgents, RulesFileError, load_rules
 from services.routing.domain import TicketFacts, decide
 
 SHIPPED = Path(__file__).resolve().parents[2] / "services" / "routing" / "rules.yaml"
@@ -165,3 +165,32 @@ def test_a_yaml_syntax_error_names_its_line(tmp_path: Path) -> None:
 def test_a_file_without_sections_is_refused(tmp_path: Path) -> None:
     assert problems(tmp_path, "") == ["1: expected a mapping with 'priority' and 'queues' sections"]
     assert problems(tmp_path, "queues: {}\n") == ["1: priority: Field required"]
+
+
+NAMED = BASE + """\
+    - name: ceo-desk
+      when:
+        customers: [u-1]
+      queue: L2-vip
+      assign_to: alice
+"""
+
+
+def test_a_queue_rule_may_name_an_agent_of_the_agents_file(tmp_path: Path) -> None:
+    agents = KnownAgents({"alice"}, tmp_path / "agents.yaml")
+    policy = load_rules(write(tmp_path, NAMED), agents)
+    decision = decide(policy, TicketFacts(subject="Laptop", customer_id="u-1"))
+    assert (decision.queue, decision.queue_rule, decision.assign_to) == ("L2-vip", "ceo-desk", "alice")
+    assert decide(policy, TicketFacts(subject="Laptop", customer_id="u-2")).assign_to is None
+
+
+def test_a_rule_naming_an_agent_the_agents_file_lacks_is_reported_with_its_line(tmp_path: Path) -> None:
+    agents_file = tmp_path / "agents.yaml"
+    path = write(tmp_path, NAMED)
+    with pytest.raises(RulesFileError) as raised:
+        load_rules(path, KnownAgents({"bob"}, agents_file))
+    assert raised.value.problems == [
+        f"{path}:23: queues.rules[1].assign_to: 'alice' is not an agent of the agents file {agents_file}"
+    ]
+    with pytest.raises(RulesFileError, match="no agents file is configured"):
+        load_rules(path, KnownAgents(set(), None))

@@ -2,13 +2,15 @@
 
 The format is documented for team leads in docs/routing.md. Every problem in
 the file is reported at once, each as ``file:line: where: what``; the service
-does not start with a file that has one.
+does not start with a file that has one. An agent a queue rule names
+(``assign_to``) must be in the agents file.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,6 +42,7 @@ from services.routing.domain import (
 Priority = Annotated[int, Field(ge=1, le=5, strict=True)]
 RuleName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w][\w .:/-]*$")]
 QueueName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w][\w .:/-]*$")]
+AgentId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w][\w.@:-]*$")]  # as the agents file
 RESERVED_NAMES = {"default", "matrix", "manual"}  # what a decision names when no rule fired, or an agent
 
 
@@ -157,6 +160,7 @@ class _QueueRule(_Rule):
     when: _QueueWhen
     queue: QueueName
     skills: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list)
+    assign_to: AgentId | None = None
 
 
 class _Row(_Strict):
@@ -200,8 +204,26 @@ class _File(_Strict):
         return name
 
 
-def load_rules(path: Path) -> RoutingPolicy:
-    """The routing policy in ``path``, or :class:`RulesFileError` listing every problem."""
+@dataclass(frozen=True)
+class KnownAgents:
+    """The agents a rule may name: those of the agents file (``file`` None: no agents file)."""
+
+    ids: Collection[str]
+    file: Path | None
+
+    def problem(self, agent_id: str) -> str | None:
+        if agent_id in self.ids:
+            return None
+        if self.file is None:
+            return f"{agent_id!r} is not an agent: no agents file is configured (ROUTING_AGENTS_FILE is empty)"
+        return f"{agent_id!r} is not an agent of the agents file {self.file}"
+
+
+def load_rules(path: Path, agents: KnownAgents | None = None) -> RoutingPolicy:
+    """The routing policy in ``path``, or :class:`RulesFileError` listing every problem.
+
+    ``agents``: the agents ``assign_to`` may name (None: not checked, e.g. a rules file read on its own).
+    """
     try:
         document = read(path)
     except ConfigFileError as exc:
@@ -215,6 +237,7 @@ def load_rules(path: Path) -> RoutingPolicy:
     problems = [
         *_duplicate_names(document, "priority", rules.priority.rules),
         *_duplicate_names(document, "queues", rules.queues.rules),
+        *_unknown_agents(document, rules.queues.rules, agents),
     ]
     if problems:
         raise RulesFileError(problems)
@@ -235,6 +258,18 @@ def _duplicate_names(document: MarkedDocument, section: str, rules: Sequence[_Ru
     return problems
 
 
+def _unknown_agents(document: MarkedDocument, rules: Sequence[_QueueRule], agents: KnownAgents | None) -> list[str]:
+    """A rule naming someone the agents file does not know would assign tickets to nobody who can work them."""
+    if agents is None:
+        return []
+    problems = []
+    for index, rule in enumerate(rules):
+        if rule.assign_to is not None and (problem := agents.problem(rule.assign_to)) is not None:
+            where = ("queues", "rules", index, "assign_to")
+            problems.append(document.problem(where, f"queues.rules[{index}].assign_to: {problem}"))
+    return problems
+
+
 def _policy(rules: _File) -> RoutingPolicy:
     m = rules.priority.matrix
     cells = {(impact, urgency): getattr(getattr(m, impact), urgency) for impact in LEVELS for urgency in LEVELS}
@@ -245,7 +280,7 @@ def _policy(rules: _File) -> RoutingPolicy:
             for r in rules.priority.rules
         ),
         queue_rules=tuple(
-            QueueRule(r.name, r.when.conditions(), r.queue, r.reason, frozenset(map(fold, r.skills)))
+            QueueRule(r.name, r.when.conditions(), r.queue, r.reason, frozenset(map(fold, r.skills)), r.assign_to)
             for r in rules.queues.rules
         ),
         default_queue=rules.queues.default,
