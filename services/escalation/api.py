@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
@@ -15,11 +15,6 @@ from services.escalation.adapters.store import DeadlineStore
 from services.escalation.clock import Clock
 from services.escalation.domain.deadline import Deadline, DeadlineState
 from services.escalation.domain.policy import EscalationPolicy
-from services.escalation.metrics import (
-    BREACHES,
-    TIME_TO_FIRST_RESPONSE,
-    TIME_TO_RESOLUTION,
-)
 from services.escalation.sla_deadlines import ticket_deadlines as sla_deadlines_of
 
 
@@ -79,14 +74,16 @@ def deadlines_router(store: DeadlineStore, policy: EscalationPolicy, clock: Cloc
     async def sla_metrics() -> SlaMetrics:
         """Time to first response and to resolution (count, mean) and breaches, by priority and queue.
 
-        The same figures as the Prometheus metrics, counted by this process since it started.
+        Counted from escalation's store: every replica answers the same, and a restart keeps them.
         """
+        figures = await store.sla_figures()
+        timings: dict[str, list[Timing]] = {"first_response": [], "resolution": []}
+        for kind, priority, queue, count, mean in figures.timings:
+            timings[kind].append(Timing(priority=priority, queue=queue, count=count, mean_s=mean))
         return SlaMetrics(
-            first_response=_timings(TIME_TO_FIRST_RESPONSE),
-            resolution=_timings(TIME_TO_RESOLUTION),
-            breaches=[Breaches(priority=int(labels["priority"]), queue=labels["queue"], target=labels["target"],
-                               count=int(value))
-                      for labels, value in _samples(BREACHES, "_total")],
+            first_response=timings["first_response"],
+            resolution=timings["resolution"],
+            breaches=[Breaches(priority=p, queue=q, target=t, count=n) for p, q, t, n in figures.breaches],
         )
 
     return router
@@ -107,21 +104,8 @@ class Breaches(BaseModel):
 
 
 class SlaMetrics(BaseModel):
+    """Every figure since escalation's store began, ordered by priority and queue (and target)."""
+
     first_response: list[Timing]
     resolution: list[Timing]
     breaches: list[Breaches]
-
-
-def _samples(metric: Any, suffix: str) -> list[tuple[dict[str, str], float]]:
-    return [(s.labels, s.value) for family in metric.collect() for s in family.samples if s.name.endswith(suffix)]
-
-
-def _timings(histogram: Any) -> list[Timing]:
-    sums = {tuple(sorted(labels.items())): value for labels, value in _samples(histogram, "_sum")}
-    out = []
-    for labels, count in _samples(histogram, "_count"):
-        if count:
-            total = sums.get(tuple(sorted(labels.items())), 0.0)
-            out.append(Timing(priority=int(labels["priority"]), queue=labels["queue"], count=int(count),
-                              mean_s=total / count))
-    return out

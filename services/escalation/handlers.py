@@ -58,6 +58,7 @@ class TicketEventHandler:
             changed = fold(known, fresh, self._policy, measures)
             await changes.save(changed.values(), now)
             await changes.mark_processed((e.event_id for e in fresh), now)
+            await changes.record_measures(measures)
             # Published before the commit: a crash after it redelivers the batch, which republishes
             # the same ids; published after it, a crash in between would lose the message.
             await self._publish(changed, fresh, now)

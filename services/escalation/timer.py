@@ -102,7 +102,8 @@ class EscalationTimer:
         due = await self._store.due(now, self._batch)
         steps = [step for step in (on_time(d, self._policy, now) for d in due) if step.after != step.before]
         decided = {step.before.ticket_id: self._messages(step, now) for step in steps}
-        stored = await self._store.settle([(s.before, s.after) for s in steps], now, decided)
+        breaches = {step.before.ticket_id: step.breaches for step in steps if step.breached}
+        stored = await self._store.settle([(s.before, s.after) for s in steps], now, decided, breaches)
         await self._send([m for ticket_id in stored for m in decided[ticket_id]])
         for step in steps:
             if step.before.ticket_id in stored:  # a step the consumer overtook is neither sent nor counted

@@ -46,6 +46,7 @@ from tests.integration.test_escalation_service import (
     producer,
     publish,
 )
+from tests.support.kafka import wait_for
 from tests.support.tokens import development_bearer
 
 POLICIES = """\
@@ -125,7 +126,12 @@ async def test_a_priority_1_ticket_is_held_to_its_policy_and_every_change_is_pub
         shown = (await client.get(f"/v1/tickets/{ticket}/deadlines")).json()
         assert shown["deadlines"] == []  # no clock running any more...
         assert [(d["kind"], d["state"]) for d in shown["sla"]] == [("first_response", "met"), ("escalation", "met")]
-        metrics = (await client.get("/v1/sla/metrics")).json()
+
+        async def measured() -> dict[str, Any] | None:  # the claim's time is committed just after it is published
+            figures = (await client.get("/v1/sla/metrics")).json()
+            return figures if figures["first_response"] else None
+
+        metrics = await wait_for(measured, timeout=10)
         assert any(b["priority"] == 1 and b["count"] >= 1 for b in metrics["breaches"])
         assert any(t["priority"] == 1 and t["mean_s"] > 0 for t in metrics["first_response"])
 

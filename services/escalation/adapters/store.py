@@ -15,6 +15,16 @@ with a compare-and-set on the row's revision (a deadline the consumer moved
 meanwhile is left alone, and nothing is sent for it), and, in the same
 transaction, the messages in ``escalation_outbox``. Once Kafka has them, their
 outbox rows are deleted; rows left by a crash are sent again, same ids.
+
+The SLA figures (``GET /v1/sla/metrics``) are counted from two tables, so
+every replica answers the same and a restart loses nothing:
+``escalation_sla_measures`` holds each time to first response and to
+resolution, written in the consumer's transaction and keyed by the event
+that completed it; ``escalation_sla_breaches`` each target breached, written
+in the timer's transaction and keyed by the ticket, target and run of its
+clock. A redelivered event, a replay (rebuild) or two replicas deciding the
+same breach add nothing. Both are tables of their own: ``create_all`` adds
+them to a database from before (it adds no columns to existing tables).
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -51,7 +61,9 @@ from contracts.registry import parse_message
 from contracts.topics import ALL_TOPICS
 from runtime.database import UtcDateTime, dialect_insert, make_engine, ping
 from runtime.kafka import Outgoing
+from services.escalation.domain.breaches import Breach
 from services.escalation.domain.deadline import OPEN_STATES, Deadline, DeadlineState
+from services.escalation.domain.ticket_events import Measure
 
 metadata = MetaData()
 
@@ -125,6 +137,30 @@ outbox = Table(
     Index("ix_escalation_outbox_stored_at", "stored_at", "position"),
 )
 
+sla_measures = Table(
+    "escalation_sla_measures",
+    metadata,
+    Column("measure_id", Uuid, primary_key=True),
+    Column("ticket_id", Uuid, nullable=False),
+    Column("kind", String(20), nullable=False),  # first_response | resolution
+    Column("priority", Integer, nullable=False),
+    Column("queue", String(100), nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("measured_at", UtcDateTime, nullable=False),  # when the completing event happened
+)
+
+sla_breaches = Table(
+    "escalation_sla_breaches",
+    metadata,
+    Column("breach_id", Uuid, primary_key=True),
+    Column("ticket_id", Uuid, nullable=False),
+    Column("target", String(20), nullable=False),  # first_response | next_update | resolution
+    Column("priority", Integer, nullable=False),
+    Column("queue", String(100), nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+)
+
 _TOPICS = {topic.name: topic for topic in ALL_TOPICS}
 
 _CLOCK_FIELDS = (
@@ -194,12 +230,21 @@ def _values(deadline: Deadline, now: datetime) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class SlaFigures:
+    """The SLA figures as stored: (kind, priority, queue, count, mean seconds) and (priority, queue, target, count)."""
+
+    timings: list[tuple[str, int, str, int, float]]
+    breaches: list[tuple[int, str, str, int]]
+
+
 class Changes:
     """One transaction of the consumer, set-based: a few statements per batch of events, not per event."""
 
-    def __init__(self, conn: AsyncConnection, upsert: Any) -> None:
+    def __init__(self, conn: AsyncConnection, upsert: Any, insert_measures: Any) -> None:
         self._conn = conn
         self._upsert = upsert
+        self._insert_measures = insert_measures
 
     async def seen(self, event_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
         """Those of ``event_ids`` already applied."""
@@ -230,12 +275,30 @@ class Changes:
         if rows:
             await self._conn.execute(insert(processed_events), rows)
 
+    async def record_measures(self, measures: Iterable[Measure]) -> None:
+        """The times the batch's events completed, for the SLA figures (one measured before is kept as it is)."""
+        rows = [
+            {"measure_id": m.measure_id, "ticket_id": m.ticket_id, "kind": m.kind, "priority": m.priority,
+             "queue": m.queue, "seconds": m.seconds, "measured_at": m.at}
+            for m in measures
+        ]
+        if rows:
+            await self._conn.execute(self._insert_measures, rows)
+
 
 def _outbox_rows(messages: Sequence[Outgoing], now: datetime) -> list[dict[str, Any]]:
     return [
         {"message_id": m.message.event_id, "ticket_id": m.message.ticket_id, "topic": m.topic.name, "key": m.key,
          "value": m.message.model_dump_json(), "stored_at": now, "position": position}
         for position, m in enumerate(messages)
+    ]
+
+
+def _breach_rows(breaches: Sequence[Breach], now: datetime) -> list[dict[str, Any]]:
+    return [
+        {"breach_id": b.breach_id, "ticket_id": b.ticket_id, "target": b.target.value, "priority": b.priority,
+         "queue": b.queue, "due_at": b.due_at, "recorded_at": now}
+        for b in breaches
     ]
 
 
@@ -255,6 +318,13 @@ class DeadlineStore:
         self._upsert = _upsert(backend)
         # A message stored twice (two replicas deciding the same thing) is one message.
         self._outbox_insert = dialect_insert(backend)(outbox).on_conflict_do_nothing(index_elements=["message_id"])
+        # Likewise a measure or a breach: what was counted once is not counted again.
+        self._measures_insert = (
+            dialect_insert(backend)(sla_measures).on_conflict_do_nothing(index_elements=["measure_id"])
+        )
+        self._breaches_insert = (
+            dialect_insert(backend)(sla_breaches).on_conflict_do_nothing(index_elements=["breach_id"])
+        )
         self._settle = (
             update(deadlines)
             .where(deadlines.c.ticket_id == bindparam("b_ticket_id"), deadlines.c.revision == bindparam("b_revision"))
@@ -277,7 +347,7 @@ class DeadlineStore:
     async def changes(self) -> AsyncIterator[Changes]:
         """A transaction: committed when the block ends, rolled back if it raises."""
         async with self.writer.begin() as conn:
-            yield Changes(conn, self._upsert)
+            yield Changes(conn, self._upsert, self._measures_insert)
 
     async def due(self, now: datetime, limit: int) -> list[Deadline]:
         """The tickets with a warning or breach to send by ``now``, the most overdue first."""
@@ -290,12 +360,13 @@ class DeadlineStore:
         decided: Sequence[tuple[Deadline, Deadline]],
         now: datetime,
         messages: Mapping[uuid.UUID, Sequence[Outgoing]] | None = None,
+        breaches: Mapping[uuid.UUID, Sequence[Breach]] | None = None,
     ) -> set[uuid.UUID]:
-        """Store each (before, after) the timer decided, with the ticket's ``messages`` in the outbox, unless
-        the consumer changed the row meanwhile; the tickets stored.
+        """Store each (before, after) the timer decided, with the ticket's ``messages`` in the outbox and its
+        ``breaches`` counted, unless the consumer changed the row meanwhile; the tickets stored.
 
-        A row the consumer changed keeps the consumer's version and gets no outbox rows: nothing is
-        sent for it, and the next pass decides again from what the consumer stored.
+        A row the consumer changed keeps the consumer's version and gets no outbox rows and no breaches:
+        nothing is sent or counted for it, and the next pass decides again from what the consumer stored.
         """
         if not decided:
             return set()
@@ -322,7 +393,29 @@ class DeadlineStore:
             kept = _outbox_rows([m for t in sorted(unchanged) for m in (messages or {}).get(t, ())], now)
             if kept:
                 await conn.execute(self._outbox_insert, kept)
+            counted = _breach_rows([b for t in sorted(unchanged) for b in (breaches or {}).get(t, ())], now)
+            if counted:
+                await conn.execute(self._breaches_insert, counted)
         return unchanged
+
+    async def sla_figures(self) -> SlaFigures:
+        """Counts and means of the stored times, and counts of the breaches, by priority and queue."""
+        timings = (
+            select(sla_measures.c.kind, sla_measures.c.priority, sla_measures.c.queue, func.count(),
+                   func.avg(sla_measures.c.seconds))
+            .group_by(sla_measures.c.kind, sla_measures.c.priority, sla_measures.c.queue)
+            .order_by(sla_measures.c.kind, sla_measures.c.priority, sla_measures.c.queue)
+        )
+        breached = (
+            select(sla_breaches.c.priority, sla_breaches.c.queue, sla_breaches.c.target, func.count())
+            .group_by(sla_breaches.c.priority, sla_breaches.c.queue, sla_breaches.c.target)
+            .order_by(sla_breaches.c.priority, sla_breaches.c.queue, sla_breaches.c.target)
+        )
+        async with self.reader.connect() as conn:
+            return SlaFigures(
+                timings=[(k, p, q, int(n), float(mean)) for k, p, q, n, mean in await conn.execute(timings)],
+                breaches=[(p, q, t, int(n)) for p, q, t, n in await conn.execute(breached)],
+            )
 
     async def sent(self, message_ids: Collection[uuid.UUID]) -> None:
         """Kafka acknowledged these: their outbox rows go."""
@@ -341,7 +434,8 @@ class DeadlineStore:
             ]
 
     async def clear(self) -> None:
-        """Forget every clock and every applied event id (a rebuild from the log); the outbox is kept."""
+        """Forget every clock and every applied event id (a rebuild from the log); the outbox is kept, and so
+        are the SLA measures and breaches (the replay finds them stored already: nothing is counted twice)."""
         async with self.writer.begin() as conn:
             await conn.execute(delete(deadlines))
             await conn.execute(delete(processed_events))

@@ -26,6 +26,7 @@ from services.escalation.domain.deadline import (
 from services.escalation.domain.message_ids import (
     escalate_command_id,
     escalation_notification_id,
+    sla_breach_id,
     target_warning_id,
     warning_notification_id,
 )
@@ -72,6 +73,18 @@ class Warning:
 
 
 @dataclass(frozen=True)
+class Breach:
+    """A target passed, as the SLA figures count it: once per run of the target's clock."""
+
+    breach_id: uuid.UUID
+    ticket_id: uuid.UUID
+    target: Target
+    priority: int
+    queue: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
 class Step:
     """The timer's decision for one ticket: what to send, and the deadline to store once it is sent."""
 
@@ -80,6 +93,15 @@ class Step:
     escalation: Escalation | None
     warnings: tuple[Warning, ...]
     breached: tuple[Target, ...]
+
+    @property
+    def breaches(self) -> tuple[Breach, ...]:
+        d = self.before
+        return tuple(
+            Breach(sla_breach_id(d.ticket_id, target.value, clock_run(d, target)), d.ticket_id, target, d.priority,
+                   d.queue or "", _due_at(d, target) or d.due_at)
+            for target in self.breached
+        )
 
 
 def on_time(deadline: Deadline, policy: EscalationPolicy, now: datetime) -> Step:
@@ -201,16 +223,24 @@ def _counted(deadline: Deadline, target: Target, warned: int, policy: Escalation
     return other_clocks_timed(replace(deadline, **{field: warned + 1}), policy)
 
 
+def clock_run(deadline: Deadline, target: Target) -> int:
+    """Which run of the target's clock this is: the level (first response), the update run, the reopenings."""
+    if target is Target.FIRST_RESPONSE:
+        return deadline.level
+    return deadline.update_run if target is Target.NEXT_UPDATE else deadline.reopened
+
+
 def _warning_clock(deadline: Deadline, target: Target) -> tuple[datetime | None, int, int]:
     """The target's next warning time (None: none to send), the warnings sent, and the clock's run."""
+    run = clock_run(deadline, target)
     if target is Target.FIRST_RESPONSE:
         running = deadline.state is DeadlineState.PENDING
-        return (deadline.warn_at if running else None), deadline.warned, deadline.level
+        return (deadline.warn_at if running else None), deadline.warned, run
     if target is Target.NEXT_UPDATE:
         warn_at = None if deadline.update_breached else deadline.update_warn_at
-        return warn_at, deadline.update_warned, deadline.update_run
+        return warn_at, deadline.update_warned, run
     warn_at = None if deadline.resolution_breached else deadline.resolution_warn_at
-    return warn_at, deadline.resolution_warned, deadline.reopened
+    return warn_at, deadline.resolution_warned, run
 
 
 def _reason(deadline: Deadline, policy: EscalationPolicy, target: Target) -> str:

@@ -47,3 +47,13 @@ def target_warning_id(target: str, ticket_id: uuid.UUID, run: int, percent: int)
 def breach_id(ticket_id: uuid.UUID, targets: Iterable[str], revision: int) -> uuid.UUID:
     """A breach with nowhere to escalate to (the top level): named by the stored record it was seen on."""
     return uuid.uuid5(ESCALATION_NAMESPACE, f"breach:{ticket_id}:{','.join(targets)}:{revision}")
+
+
+def measure_id(event_id: uuid.UUID, kind: str) -> uuid.UUID:
+    """A first-response or resolution time, named by the event that completed it: a replay adds nothing."""
+    return uuid.uuid5(ESCALATION_NAMESPACE, f"measure:{kind}:{event_id}")
+
+
+def sla_breach_id(ticket_id: uuid.UUID, target: str, run: int) -> uuid.UUID:
+    """A target breached, named by the run of its clock: counted once, whichever pass or replica saw it."""
+    return uuid.uuid5(ESCALATION_NAMESPACE, f"sla-breach:{target}:{ticket_id}:{run}")

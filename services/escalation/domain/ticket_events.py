@@ -43,6 +43,7 @@ from services.escalation.domain.deadline import (
     other_clocks_timed,
     retimed,
 )
+from services.escalation.domain.message_ids import measure_id
 from services.escalation.domain.policy import EscalationPolicy
 from services.escalation.status import (
     PAUSING_STATUSES,
@@ -91,6 +92,9 @@ class Measure:
     seconds: float
     priority: int
     queue: str
+    ticket_id: uuid.UUID | None = None
+    measure_id: uuid.UUID | None = None  # from the completing event: stored once, however often it is applied
+    at: datetime | None = None  # when the event happened
 
 
 def measure(deadline: Deadline | None, event: Envelope[Any]) -> Measure | None:
@@ -107,7 +111,10 @@ def measure(deadline: Deadline | None, event: Envelope[Any]) -> Measure | None:
     if deadline.paused_at is not None:
         waited += (event.occurred_at - deadline.paused_at).total_seconds()
     seconds = max(0.0, (event.occurred_at - deadline.opened_at).total_seconds() - waited)
-    return Measure(kind, seconds, deadline.priority, deadline.queue or "")
+    return Measure(
+        kind, seconds, deadline.priority, deadline.queue or "", deadline.ticket_id,
+        measure_id(event.event_id, kind), event.occurred_at,
+    )
 
 
 def fold(
