@@ -28,6 +28,7 @@ from contracts.tickets import (
 )
 from runtime.consumer import Delivery, PoisonMessage
 from runtime.logs import get_logger, log_context
+from services.notify.adapters.headers import UnsafeHeader
 from services.notify.adapters.providers import ProviderRejected
 from services.notify.adapters.smtp import SmtpMailer, SmtpSession, build_message
 from services.notify.adapters.store import NotifyStore
@@ -142,6 +143,10 @@ class Outbox:
                 await self._sender(n).send(n, body)
         except PoisonMessage:
             raise
+        except UnsafeHeader as exc:  # a line break where a header value goes: refused every time
+            FAILED.labels(n.method, "unsafe_header").inc()
+            log.error("notification refused", key=n.notification_key, method=n.method, header=exc.header)
+            raise PoisonMessage(str(exc)) from exc
         except Exception as exc:
             rejected = isinstance(exc, ProviderRejected)
             FAILED.labels(n.method, "rejected" if rejected else "smtp" if n.method == "email" else "provider").inc()

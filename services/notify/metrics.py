@@ -12,7 +12,8 @@ SKIPPED = Counter(
 )
 FAILED = Counter(
     "helpdesk_notify_failed_total",
-    "Notification attempts that failed, by reason (smtp, provider, rejected, template, not_supported, unusable).",
+    "Notification attempts that failed, by reason (smtp, provider, rejected, template, not_supported, unusable, "
+    "unsafe_header).",
     ["method", "reason"],
 )
 HELD_BACK = Counter(

@@ -28,6 +28,7 @@ from xml.sax.saxutils import escape
 
 import httpx
 
+from services.notify.adapters.headers import header_value
 from services.notify.config import Settings
 from services.notify.domain import Notification
 from services.notify.recipients import Recipients
@@ -106,9 +107,11 @@ class HttpProviders:
         if hook is None:
             raise ProviderRejected(f"no webhook named {n.to!r} in the recipients file")
         content = json.dumps(n.payload or {}, separators=(",", ":"), sort_keys=True).encode()
-        return {"url": hook.url, "content": content, "secret": self._recipients.secrets[hook.name],
-                "headers": {"Content-Type": "application/json", "Idempotency-Key": n.notification_key,
-                            "X-Helpdesk-Event": str((n.payload or {}).get("type", ""))}}
+        headers = {"Content-Type": "application/json", "Idempotency-Key": n.notification_key,
+                   "X-Helpdesk-Event": str((n.payload or {}).get("type", ""))}
+        # The only request headers built from a message (the other providers put it in a form or JSON body).
+        checked = {name: header_value(name, value) for name, value in headers.items()}
+        return {"url": hook.url, "content": content, "secret": self._recipients.secrets[hook.name], "headers": checked}
 
     async def _post_with_retries(self, n: Notification, request: dict[str, Any]) -> None:
         attempts = self._s.webhook_attempts

@@ -22,14 +22,19 @@ from email.utils import format_datetime
 
 import aiosmtplib
 
+from services.notify.adapters.headers import header_value
 from services.notify.config import Settings
 from services.notify.domain import Notification
 from services.notify.rendering import Rendered
 
 
-def _header(value: str) -> str:
-    """A header value as SMTP carries it: as is when ASCII, else RFC 2047 encoded (and folded)."""
-    return value if value.isascii() else Header(value, "utf-8").encode(linesep="\r\n")
+def _header(name: str, value: str) -> str:
+    """A header value as SMTP carries it: on one line (``headers.py``: the subject folded, any other refused),
+    then the subject RFC 2047 encoded when it is not ASCII (and folded: the only line breaks a header may hold)."""
+    value = header_value(name, value, free_text=name == "Subject")
+    if name == "Subject" and not value.isascii():
+        return Header(value, "utf-8").encode(linesep="\r\n")
+    return value
 
 
 def _part(content_type: str, text: str) -> list[str]:
@@ -42,9 +47,13 @@ def build_message(email: Notification, body: Rendered, *, sender: str, date: dat
 
     Written out directly rather than through the ``email`` package: its header
     folding was most of the CPU an e-mail cost, and these headers are simple.
+    Every header value passes :func:`_header`: the subject is folded onto one
+    line, and a line break in any other value (the address above all, which
+    is also the SMTP envelope's recipient) raises ``headers.UnsafeHeader``
+    before anything is sent.
     """
     boundary = f"=_helpdesk_{uuid.uuid5(uuid.NAMESPACE_URL, email.notification_key).hex}"
-    headers = {"From": sender, "To": email.to, "Subject": _header(email.subject), "Message-ID": email.message_id,
+    headers = {"From": sender, "To": email.to, "Subject": email.subject, "Message-ID": email.message_id,
                "Date": format_datetime(date)}
     if email.thread:
         headers["In-Reply-To"] = email.thread[-1]
@@ -54,7 +63,7 @@ def build_message(email: Notification, body: Rendered, *, sender: str, date: dat
         headers["X-Helpdesk-Ticket"] = email.number
     headers["MIME-Version"] = "1.0"
     headers["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
-    lines = [f"{name}: {value}" for name, value in headers.items()]
+    lines = [f"{name}: {_header(name, value)}" for name, value in headers.items()]
     lines += ["", f"--{boundary}", *_part("text/plain", body.text), f"--{boundary}", *_part("text/html", body.html),
               f"--{boundary}--", ""]
     return "\r\n".join(lines).encode()
