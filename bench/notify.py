@@ -141,7 +141,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             recipients_file = Path(folder) / "recipients.yaml"
             recipients_file.write_text(
                 f"webhooks:\n  - {{name: bench, url: 'http://127.0.0.1:{http_port}/hook', secret_env: BENCH_SECRET,"
-                " events: [ticket.resolved]}\n")
+                " events: [ticket.resolved], allow_http: true}\n")
             url = args.postgres or f"sqlite+aiosqlite:///{folder}/notify.db"
             settings = Settings(database_url=url, smtp_port=smtp_port, recipients_file=recipients_file)
             recipients = load_recipients(recipients_file, {"BENCH_SECRET": "bench"})

@@ -44,6 +44,11 @@ class Settings(HttpSettings):
         default=SHIPPED_RECIPIENTS, description="YAML file: how each agent and level is notified, and the outbound webhooks."
     )
     http_timeout_s: float = Field(default=10.0, gt=0, le=120, description="Give up on a provider's HTTP call after this long.")
+    http_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of CA certificates trusted for HTTPS to webhooks and providers, besides the public "
+        "ones (e.g. the cluster's own CA for an in-cluster receiver).",
+    )
     twilio_base_url: str = Field(default="https://api.twilio.com", description="Twilio (or compatible) API for SMS and calls.")
     twilio_account_sid: str = Field(default="AC00000000000000000000000000000000")
     twilio_auth_token: SecretStr = Field(default=SecretStr(""), description="Basic-auth password of the account SID.")

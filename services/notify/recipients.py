@@ -2,7 +2,10 @@
 
 Read once at start-up; a mistake stops the service with ``file:line: problem``.
 Secrets (webhook HMAC keys) are not in the file: it names the environment
-variable that holds each one.
+variable that holds each one. A webhook's URL must be https (the event carries
+the customer's details, and its signature proves only who sent it, not that
+nobody read it), unless the file says ``allow_http: true`` for that webhook
+(a receiver inside the cluster, on a network nobody else is on).
 """
 
 from __future__ import annotations
@@ -68,6 +71,11 @@ class Webhook(BaseModel):
     url: str = Field(pattern=r"^https?://")
     secret_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
     events: tuple[str, ...] = Field(min_length=1)
+    allow_http: bool = Field(default=False, strict=True)  # plain http allowed for this receiver
+
+    @property
+    def plain_http(self) -> bool:
+        return self.url.startswith("http://")
 
 
 class _File(BaseModel):
@@ -116,12 +124,20 @@ def load_recipients(path: Path, environ: dict[str, str] | None = None) -> Recipi
         levels[str(entry.level)] = tuple(entry.notify)
         if entry.name:
             levels[entry.name] = tuple(entry.notify)
-    secrets = {}
+    secrets, problems = {}, []
     for n, hook in enumerate(parsed.webhooks):
+        if hook.plain_http and not hook.allow_http:
+            problems.append(document.problem(
+                ("webhooks", n, "url"),
+                f"webhooks[{n}].url: webhook {hook.name}: {hook.url} is plain http; use https, or set "
+                "'allow_http: true' on this webhook for a receiver inside the cluster",
+            ))
         secret = env.get(hook.secret_env, "")
         if not secret:
-            raise RecipientsFileError(document.problem(("webhooks", n, "secret_env"),
-                                                       f"webhook {hook.name}: {hook.secret_env} is not set"))
+            problems.append(document.problem(("webhooks", n, "secret_env"),
+                                             f"webhook {hook.name}: {hook.secret_env} is not set"))
         secrets[hook.name] = secret.encode()
+    if problems:
+        raise RecipientsFileError("\n".join(problems))
     agents = {a.id: tuple(a.notify) for a in parsed.agents}
     return Recipients(levels, agents, tuple(parsed.webhooks), secrets)

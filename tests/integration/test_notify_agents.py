@@ -50,7 +50,7 @@ agents:
     notify:
       - {method: sms, to: '+441610000101'}
 webhooks:
-  - {name: crm, url: '%s/hooks/helpdesk', secret_env: CRM_SECRET, events: [ticket.escalated]}
+  - {name: crm, url: '%s/hooks/helpdesk', secret_env: CRM_SECRET, events: [ticket.escalated], allow_http: true}
 """
 SECRET = "whsec-test"
 

@@ -42,7 +42,7 @@ def test_the_recipients_file_gives_routes_by_level_number_and_name_and_by_agent(
         "levels:\n"
         "  - level: 2\n    name: L2\n    notify:\n      - {method: sms, to: '+441610000002'}\n      - {method: flag}\n"
         "agents:\n  - id: alice\n    notify:\n      - {method: pager, to: RKEY}\n"
-        "webhooks:\n  - {name: crm, url: 'http://127.0.0.1:1/h', secret_env: CRM_SECRET, events: [ticket.opened]}\n"
+        "webhooks:\n  - {name: crm, url: 'https://crm.example/h', secret_env: CRM_SECRET, events: [ticket.opened]}\n"
     )
     recipients = load_recipients(path, {"CRM_SECRET": "s3cret"})
     assert [r.method for r in recipients.routes("level", "L2")] == ["sms", "flag"]
@@ -56,7 +56,7 @@ def test_the_recipients_file_gives_routes_by_level_number_and_name_and_by_agent(
 @pytest.mark.parametrize(("text", "problem"), [
     ("levels:\n  - level: 2\n    notify:\n      - {method: sms, to: '0161 496 0742'}\n", ":4: levels[0].notify[0]"),
     ("agents:\n  - id: a\n    notify:\n      - {method: carrier_pigeon}\n", ":4: agents[0].notify[0].method"),
-    ("webhooks:\n  - {name: crm, url: 'http://x/h', secret_env: UNSET_SECRET, events: [ticket.opened]}\n",
+    ("webhooks:\n  - {name: crm, url: 'https://x/h', secret_env: UNSET_SECRET, events: [ticket.opened]}\n",
      "UNSET_SECRET is not set"),
 ])
 def test_a_mistake_in_the_recipients_file_names_the_line_and_the_problem(tmp_path: Path, text: str, problem: str) -> None:
@@ -65,6 +65,33 @@ def test_a_mistake_in_the_recipients_file_names_the_line_and_the_problem(tmp_pat
     with pytest.raises(RecipientsFileError) as caught:
         load_recipients(path, {})
     assert problem in caught.value.message
+
+
+PLAIN_HTTP = (
+    "webhooks:\n"
+    "  - name: crm\n"
+    "    url: http://crm.example/hooks/helpdesk\n"
+    "    secret_env: CRM_SECRET\n"
+    "    events: [ticket.opened]\n"
+)
+
+
+def test_a_plain_http_webhook_is_refused_at_start_up_naming_file_line_and_problem(tmp_path: Path) -> None:
+    path = tmp_path / "recipients.yaml"
+    path.write_text(PLAIN_HTTP)
+    with pytest.raises(RecipientsFileError) as caught:
+        load_recipients(path, {"CRM_SECRET": "s3cret"})
+    assert caught.value.message == (
+        f"{path}:3: webhooks[0].url: webhook crm: http://crm.example/hooks/helpdesk is plain http; use https, "
+        "or set 'allow_http: true' on this webhook for a receiver inside the cluster"
+    )
+
+
+def test_a_webhook_may_be_plain_http_where_the_recipients_file_allows_it(tmp_path: Path) -> None:
+    path = tmp_path / "recipients.yaml"
+    path.write_text(PLAIN_HTTP + "    allow_http: true\n")
+    [hook] = load_recipients(path, {"CRM_SECRET": "s3cret"}).webhooks
+    assert (hook.url, hook.allow_http) == ("http://crm.example/hooks/helpdesk", True)
 
 
 def test_the_webhook_signature_is_hmac_sha256_of_the_timestamp_and_body() -> None:

@@ -10,6 +10,10 @@
 - Outbound webhooks: the event as JSON, an ``Idempotency-Key`` header (the notification
   key), and ``X-Helpdesk-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">``.
 
+HTTPS is verified against the public CAs plus, if set, ``NOTIFY_HTTP_CA_FILE``'s
+(a private CA of in-cluster receivers); webhooks are https unless the recipients
+file allows plain http for one.
+
 A 5xx, a 429, a timeout or a refused connection is retried a few times here with
 backoff, then raised (:class:`ProviderUnavailable`): the consumer retries the batch
 and finally dead-letters it. Any other 4xx is :class:`ProviderRejected`: the request
@@ -22,11 +26,15 @@ import asyncio
 import hashlib
 import hmac
 import json
+import ssl
 import time
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
 import httpx
+
+from runtime.settings import ConfigError
 
 from services.notify.adapters.headers import header_value
 from services.notify.config import Settings
@@ -43,6 +51,18 @@ class ProviderRejected(Exception):
     """The provider refused the notification itself (4xx): sending it again would not help."""
 
 
+def trusted_cas(ca_file: Path | None) -> ssl.SSLContext:
+    """TLS verification as httpx does it (the public CAs) and against those of ``ca_file`` too; ConfigError
+    naming the setting if the file is unusable."""
+    context = httpx.create_ssl_context()
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"NOTIFY_HTTP_CA_FILE: cannot use {ca_file} as CA certificates (PEM): {exc}") from None
+    return context
+
+
 def signature(secret: bytes, timestamp: int, body: bytes) -> str:
     """The webhook signature header's value; receivers recompute it to check the sender and the time."""
     digest = hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
@@ -57,7 +77,9 @@ class HttpProviders:
     def __init__(self, settings: Settings, recipients: Recipients, client: httpx.AsyncClient | None = None) -> None:
         self._s = settings
         self._recipients = recipients
-        self._client = client or httpx.AsyncClient(timeout=settings.http_timeout_s)
+        self._client = client or httpx.AsyncClient(
+            timeout=settings.http_timeout_s, verify=trusted_cas(settings.http_ca_file)
+        )
 
     async def close(self) -> None:
         await self._client.aclose()
