@@ -92,9 +92,9 @@ class Measure:
     seconds: float
     priority: int
     queue: str
-    ticket_id: uuid.UUID | None = None
-    measure_id: uuid.UUID | None = None  # from the completing event: stored once, however often it is applied
-    at: datetime | None = None  # when the event happened
+    ticket_id: uuid.UUID
+    measure_id: uuid.UUID  # from the completing event: stored once, however often it is applied
+    at: datetime  # when the event happened
 
 
 def measure(deadline: Deadline | None, event: Envelope[Any]) -> Measure | None:
