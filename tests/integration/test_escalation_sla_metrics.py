@@ -1,6 +1,7 @@
 """The SLA figures come from escalation's store: two replicas on one database answer the same, and a
-restart keeps them. The service runs as real processes (``python -m services.escalation``), so
-nothing is shared between them but the broker and the database."""
+restart keeps them; a database from before gets the figures' tables, and a replay counts nothing twice.
+The replicas are real processes (``python -m services.escalation``): nothing is shared between them but
+the broker and the database."""
 
 from __future__ import annotations
 
@@ -40,9 +41,10 @@ from services.escalation.config import Settings
 from services.escalation.handlers import TicketEventHandler
 from tests.integration.test_escalation_service import opened
 from tests.support.kafka import produce
+from tests.support.tokens import development_bearer
 
 ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 60
+START_TIMEOUT_S = 180  # an import under a heavily loaded CI machine has taken over a minute
 POLICIES = """\
 default_calendar: 24x7
 policies:
@@ -99,7 +101,7 @@ class Escalation:
             self._process.wait()
 
     async def figures(self) -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with httpx.AsyncClient(timeout=5, headers=development_bearer("lead-1", ("agent", "lead"))) as client:
             response = await client.get(f"http://127.0.0.1:{self.port}/v1/sla/metrics")
         response.raise_for_status()
         return response.json()
@@ -132,7 +134,7 @@ def answered(ticket_id: uuid.UUID, number: str, at: datetime, claim_after_s: flo
     ]
 
 
-async def settled(instances: list[Escalation], timeout: float = 60) -> list[dict[str, Any]]:
+async def settled(instances: list[Escalation], timeout: float = 180) -> list[dict[str, Any]]:
     """The figures of every instance, once the first shows everything expected (or the timeout passes)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -143,8 +145,10 @@ async def settled(instances: list[Escalation], timeout: float = 60) -> list[dict
 
 
 async def test_two_replicas_answer_the_same_sla_figures_and_a_restart_keeps_them(
-    kafka_bootstrap: str, topic_prefix: str, database_url: str, tmp_path: Path
+    kafka_bootstrap: str, topic_prefix: str, postgres_database: str, tmp_path: Path
 ) -> None:
+    # PostgreSQL: what replicas share in a deployment (SQLite is one machine's store; the figures' code is the same).
+    database_url = postgres_database
     policies = tmp_path / "sla.yaml"
     policies.write_text(POLICIES, encoding="utf-8")
     env = {
