@@ -271,7 +271,7 @@ async def explain_paths(db: TicketDatabase, queue: str) -> None:
             await event_store.read_rows_after(conn, position, 500)
             await event_store.count_after(conn, position)
         async with db.writer.begin() as conn:
-            await event_store.save_relay_position(conn, "ticket-events", position)
+            await event_store.advance_relay_position(conn, "ticket-events", position)
 
     paths: dict[str, Callable[[], Awaitable[Any]]] = {
         "open tickets (incidents handler)": lambda: open_tickets(db, lambda: None)(batches(incidents, 50)[0]),

@@ -16,19 +16,26 @@ about a third of the relay's time.
 It wakes as soon as this process appended, and otherwise looks every poll
 interval for what other replicas appended. On PostgreSQL one replica relays
 at a time (it holds an advisory lock); the others stand by, so the topic does
-not carry every event once per replica.
+not carry every event once per replica. The lock belongs to a database
+session, which can end under the relay (a database restart, a killed
+backend, a network cut): so the leader checks it still holds the lock before
+every round, and stands by again when it does not. Between a check and the
+save a lock can still be lost, so the saved position only ever moves forward:
+a relay that finds it already further on has been overtaken by another leader,
+and stands by too (see :func:`event_store.advance_relay_position`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from pydantic_core import to_json
 from sqlalchemy import Row, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.topics import TICKET_EVENTS_TOPIC
@@ -61,19 +68,31 @@ class Relay:
         self._appended.set()
 
     async def run(self) -> None:
-        async with self._leadership():
-            async with self._db.reader.connect() as conn:
-                position = await event_store.relay_position(conn, RELAY_NAME)
-            log.info("relay started", position=position)
-            while True:
-                # Clear before reading: an append committed after this line wakes the wait below.
-                self._appended.clear()
-                published, position = await self.relay_once(position)
-                if published < self._batch_size:
-                    await self._wait()
+        while True:
+            try:
+                async with self._leadership() as still_leader:
+                    await self._relay_while(still_leader)
+            except LeadershipLost as lost:
+                log.warning("relay leadership lost; standing by", reason=str(lost))
+
+    async def _relay_while(self, still_leader: Callable[[], Awaitable[None]]) -> None:
+        async with self._db.reader.connect() as conn:
+            # Read afresh on every (re)gained leadership: another leader may have moved it meanwhile.
+            position = await event_store.relay_position(conn, RELAY_NAME)
+        log.info("relay started", position=position)
+        while True:
+            await still_leader()
+            # Clear before reading: an append committed after this line wakes the wait below.
+            self._appended.clear()
+            published, position = await self.relay_once(position)
+            if published < self._batch_size:
+                await self._wait()
 
     async def relay_once(self, position: int) -> tuple[int, int]:
-        """Publish the next batch after ``position``; returns (events published, new position)."""
+        """Publish the next batch after ``position``; returns (events published, new position).
+
+        Raises :class:`LeadershipLost` when another relay had already saved a position this far.
+        """
         async with self._db.reader.connect() as conn:
             batch = await event_store.read_rows_after(conn, position, self._batch_size)
             await self._measure_lag(conn, position)
@@ -87,7 +106,9 @@ class Relay:
         )
         position = batch[-1].position
         async with self._db.writer.begin() as conn:
-            await event_store.save_relay_position(conn, RELAY_NAME, position)
+            advanced = await event_store.advance_relay_position(conn, RELAY_NAME, position)
+        if not advanced:
+            raise LeadershipLost(f"another relay already saved a position at or past {position}")
         RELAY_PUBLISHED.inc(len(batch))
         log.debug("ticket events relayed", events=len(batch), position=position)
         return len(batch), position
@@ -105,10 +126,14 @@ class Relay:
             RELAY_LAG.set(await event_store.count_after(conn, position))
 
     @asynccontextmanager
-    async def _leadership(self) -> AsyncIterator[None]:
-        """On PostgreSQL, hold the relay's advisory lock while relaying (wait for it on a standby)."""
+    async def _leadership(self) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """Hold the relay's advisory lock while relaying (PostgreSQL; wait for it on a standby).
+
+        Gives the check to make before each round: it raises :class:`LeadershipLost`
+        once the lock's session is gone. SQLite has one process: always the leader.
+        """
         if not self._db.is_postgres:
-            yield
+            yield _always_leader
             return
         async with self._db.writer.connect() as conn:
             announced = False
@@ -119,11 +144,38 @@ class Relay:
                     announced = True
                 await asyncio.sleep(1.0)
             await conn.commit()
+
+            async def still_leader() -> None:
+                try:
+                    held = (await conn.execute(_HOLDS_LOCK, _LOCK_IDS)).scalar()
+                    await conn.commit()
+                except DBAPIError as exc:
+                    raise LeadershipLost(f"the session holding the relay lock ended: {exc.orig!r}") from exc
+                if not held:
+                    raise LeadershipLost("this session no longer holds the relay lock")
+
             try:
-                yield
+                yield still_leader
             finally:
                 # The lock belongs to the session: release it before the connection goes back to the pool.
                 await conn.invalidate()
+
+
+class LeadershipLost(Exception):
+    """This replica is no longer the one relaying: its lock's session ended, or another relay got further."""
+
+
+async def _always_leader() -> None:
+    return None
+
+
+# Whether this very session holds the relay's lock: a bigint advisory key is stored as
+# classid (its high 32 bits) and objid (its low 32 bits), with objsubid 1.
+_HOLDS_LOCK = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND pid = pg_backend_pid() AND classid = :hi AND objid = :lo AND objsubid = 1)"
+)
+_LOCK_IDS = {"hi": LEADER_LOCK_KEY >> 32, "lo": LEADER_LOCK_KEY & 0xFFFF_FFFF}
 
 
 # --- the stored event as its contract message ------------------------------------

@@ -46,7 +46,6 @@ from sqlalchemy import (
     insert,
     select,
     text,
-    update,
 )
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
@@ -54,7 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.envelope import Envelope
 from contracts.registry import MESSAGE_TYPES
-from runtime.database import UtcDateTime
+from runtime.database import UtcDateTime, dialect_insert
 from services.tickets.adapters.database import metadata
 
 # BIGINT on PostgreSQL (a sequence), INTEGER on SQLite so the column is the rowid.
@@ -378,12 +377,20 @@ async def relay_position(conn: AsyncConnection, name: str) -> int:
     return rows.scalar_one_or_none() or 0
 
 
-async def save_relay_position(conn: AsyncConnection, name: str, position: int) -> None:
-    changed = await conn.execute(
-        update(relay_positions).where(relay_positions.c.name == name).values(position=position)
+async def advance_relay_position(conn: AsyncConnection, name: str, position: int) -> bool:
+    """Save ``position`` if it is past the saved one; False when the saved one is already as far or further.
+
+    Only forward: a relay that lost its leadership without knowing it yet (its lock's
+    session died) must never move the position back under the relay that took over.
+    One statement, so two relays saving at once cannot both read the old value.
+    """
+    upsert = dialect_insert(conn.dialect.name)(relay_positions).values(name=name, position=position)
+    advanced = upsert.on_conflict_do_update(
+        index_elements=["name"],
+        set_={"position": upsert.excluded.position},
+        where=relay_positions.c.position < upsert.excluded.position,
     )
-    if changed.rowcount == 0:
-        await conn.execute(insert(relay_positions).values(name=name, position=position))
+    return (await conn.execute(advanced)).rowcount == 1
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
