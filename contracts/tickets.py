@@ -157,11 +157,22 @@ class TicketNoteAdded(Envelope[TicketNoteAddedData]):
 class TicketStatusChangedData(TicketEventData):
     status: Literal["in_progress", "waiting_on_customer", "waiting_on_third_party"]
     previous_status: str
-    by: str
+    by: str = Field(description="The agent who set it, or 'customer' when the customer's reply ended a wait.")
+    reason: str | None = Field(
+        default=None,
+        max_length=5_000,
+        # Left out of the message when there is none: what an agent sets reads as it always did.
+        exclude_if=lambda reason: reason is None,
+        description="Why, when the desk changed it by itself (e.g. 'the customer replied by email').",
+    )
 
 
 class TicketStatusChanged(Envelope[TicketStatusChangedData]):
-    """The owner (or a lead) says what the ticket is waiting for; waiting statuses pause SLA clocks."""
+    """The owner (or a lead) says what the ticket is waiting for; waiting statuses pause SLA clocks.
+
+    A customer's reply ends a wait (on the customer or on a third party): the ticket goes back to
+    ``in_progress``, recorded with the reply, by ``customer``.
+    """
 
     type: Literal["ticket.status_changed"] = "ticket.status_changed"
     schema_version: Literal[1] = 1

@@ -85,6 +85,10 @@ class Status(StrEnum):
 # What an owner may set by hand; the others follow from claiming, resolving, closing and reopening.
 SETTABLE_STATUSES = frozenset({Status.IN_PROGRESS, Status.WAITING_ON_CUSTOMER, Status.WAITING_ON_THIRD_PARTY})
 FINISHED = frozenset({Status.RESOLVED, Status.CLOSED})  # done, and may reopen within the window
+# Waiting on others: SLA clocks stand still. A customer's reply ends either wait: it is news the desk must
+# act on (read it, answer it, pass it to the vendor), and escalation starts the clocks again on any reply.
+WAITING = frozenset({Status.WAITING_ON_CUSTOMER, Status.WAITING_ON_THIRD_PARTY})
+REPLY_ACTOR = "customer"  # who ends a wait by replying (a reply on a channel may come from an unidentified customer)
 # Past routing: a routing decision arriving now records nothing (routing raced the agent).
 PAST_WORK = FINISHED | {Status.MERGED}
 
@@ -415,21 +419,32 @@ class Ticket:
     ) -> list[TicketEvent]:
         """The customer answered; the same channel message recorded twice is recorded once.
 
+        A ticket waiting (on the customer or a third party) goes back to ``in_progress`` with the
+        reply, so its status and its SLA clocks agree, and the owner can set a wait again.
         Whether the ticket still takes replies is the caller's to ask (:meth:`accepts_reply`):
         a redelivered reply is recognised even on a ticket closed since.
         """
         if (channel.value, channel_message_id) in self.replies:
             return []
-        return [
-            TicketCustomerRepliedData(
-                number=self.number,
-                version=self._next(),
-                channel=channel,
-                channel_message_id=channel_message_id,
-                received_at=received_at,
-                text=text,
-            )
-        ]
+        replied = TicketCustomerRepliedData(
+            number=self.number,
+            version=self._next(),
+            channel=channel,
+            channel_message_id=channel_message_id,
+            received_at=received_at,
+            text=text,
+        )
+        if self.status not in WAITING:
+            return [replied]
+        back_to_work = TicketStatusChangedData(
+            number=self.number,
+            version=self._next([replied]),
+            status=Status.IN_PROGRESS.value,
+            previous_status=self.status.value,
+            by=REPLY_ACTOR,
+            reason=f"the customer replied by {channel.value}",
+        )
+        return [replied, back_to_work]
 
     def customer_reply(
         self, *, channel: Channel, message_id: str, received_at: datetime, text: str

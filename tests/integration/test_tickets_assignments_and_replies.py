@@ -26,7 +26,7 @@ from contracts.incidents import (
 from runtime.consumer import Delivery
 from services.tickets.adapters import event_store, read_model, repository
 from services.tickets.adapters.database import TicketDatabase
-from services.tickets.domain import Actor
+from services.tickets.domain import Actor, Status
 from services.tickets.handlers import apply_commands, open_tickets, ticket_id_for
 
 ADA = CustomerProfile(identified=True, identified_by="email", customer_id="c-1", email="ada@example.com")
@@ -162,6 +162,31 @@ async def test_an_unidentified_customer_replies_from_the_same_address(db: Ticket
         ("ticket.opened", ticket_id),
         ("ticket.customer_replied", ticket_id),
     ]
+
+
+async def wait_on_the_customer(db: TicketDatabase, ticket_id: uuid.UUID) -> None:
+    """Claim the ticket and wait on the customer, as its owner would through the API."""
+    async with db.writer.begin() as conn:
+        ticket = (await repository.load_tickets(conn, [ticket_id]))[ticket_id]
+        for decide in (lambda t: t.claim("alice"), lambda t: t.change_status(Actor("alice"), Status.WAITING_ON_CUSTOMER)):
+            change = repository.Change.of(ticket, repository.recorded(ticket_id, decide(ticket), at=datetime.now(UTC)))
+            await repository.save(conn, [change])
+            ticket = change.ticket
+
+
+async def test_a_reply_on_a_channel_puts_a_ticket_waiting_on_the_customer_back_in_progress(db: TicketDatabase) -> None:
+    ticket_id, number = await opened(db)
+    await wait_on_the_customer(db, ticket_id)
+    handle = open_tickets(db, lambda: None)
+    # Two replies in one batch: the first ends the wait, the second finds the ticket in progress.
+    await handle(deliveries(incident("m-2", reply_to=number), incident("m-3", reply_to=number)))
+    events = await stored(db)
+    assert [e.type for e in events[3:]] == ["ticket.customer_replied", "ticket.status_changed", "ticket.customer_replied"]
+    back = events[4]
+    assert (back.data.status, back.data.previous_status, back.data.by) == ("in_progress", "waiting_on_customer", "customer")
+    assert back.causation_id == events[3].causation_id, "recorded with the reply, caused by the same contact"
+    row = await row_of(db, ticket_id)
+    assert (row["status"], row["assignee"], row["version"]) == ("in_progress", "alice", 6)
 
 
 async def close(db: TicketDatabase, ticket_id: uuid.UUID) -> None:

@@ -29,11 +29,13 @@ from contracts.tickets import (
     TicketMergedData,
     TicketReopenedData,
     TicketResolvedData,
+    TicketStatusChangedData,
 )
 from services.tickets.adapters import read_model
 from services.tickets.domain import (
     FINISHED,
     INVERSE_LINK,
+    WAITING,
     Actor,
     Status,
     Ticket,
@@ -153,6 +155,17 @@ class TwoTickets(RuleBasedStateMachine):
             for link in t.links:
                 assert link.ticket_id == other.ticket_id
                 assert (INVERSE_LINK[link.kind], t.ticket_id) in {(mine.kind, mine.ticket_id) for mine in other.links}
+
+    @invariant()
+    def a_customer_reply_never_leaves_a_ticket_waiting(self) -> None:
+        for index in (0, 1):
+            log = self.logs[index]
+            ticket = Ticket.from_events(TICKET_IDS[index], log[:1])
+            for position, recorded in enumerate(log[1:], start=1):
+                if isinstance(recorded, TicketCustomerRepliedData) and ticket.status in WAITING:
+                    following = log[position + 1] if position + 1 < len(log) else None
+                    assert isinstance(following, TicketStatusChangedData) and following.status == "in_progress"
+                ticket = ticket.apply(recorded)
 
     @invariant()
     def only_owners_and_leads_resolve_the_workflow_is_followed_and_a_merged_ticket_stays_merged(self) -> None:
