@@ -52,8 +52,14 @@ TICKET_EVENTS_TOPIC = Topic(
     name="helpdesk.tickets.events.v1",
     partitions=6,
     key="ticket id",
-    description="Every event of the ticket log, relayed from the ticket service's event store in log order per ticket.",
+    description=(
+        "Every event of the ticket log, relayed from the ticket service's event store in log order per ticket. "
+        "Kept forever: escalation rebuilds its SLA clocks by replaying it, and a ticket open longer than a "
+        "retention would lose its clock."
+    ),
     messages=TICKET_EVENTS,
+    # The broker's default (7 days) would drop the opening of every ticket open longer than that.
+    config={"retention.ms": "-1", "retention.bytes": "-1"},
 )
 
 TICKET_COMMANDS_TOPIC = Topic(

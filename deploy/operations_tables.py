@@ -52,7 +52,11 @@ class Acl:
     principal: str
     resource: str  # "topic" or "group"
     name: str
-    operation: str  # READ, WRITE, DESCRIBE, CREATE, DESCRIBE_CONFIGS
+    operation: str  # READ, WRITE, DESCRIBE, CREATE, DESCRIBE_CONFIGS, ALTER_CONFIGS
+
+
+# The topics Job creates the topics and keeps their configs in line with the registry (runtime/topics_admin.py).
+TOPIC_KEEPER_OPERATIONS = ("CREATE", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS")
 
 
 def acl_bindings(path: Path = ACLS) -> list[Acl]:
@@ -66,7 +70,7 @@ def acl_bindings(path: Path = ACLS) -> list[Acl]:
         for topic in grants.get("produces", []):
             acls |= {Acl(principal, "topic", topic, op) for op in ("WRITE", "DESCRIBE")}
         for topic in grants.get("creates", []):
-            acls |= {Acl(principal, "topic", topic, op) for op in ("CREATE", "DESCRIBE", "DESCRIBE_CONFIGS")}
+            acls |= {Acl(principal, "topic", topic, op) for op in TOPIC_KEEPER_OPERATIONS}
     return sorted(acls)
 
 
@@ -98,7 +102,7 @@ def render_acls() -> str:
             commands.append(
                 f"kafka-acls.sh --bootstrap-server $BOOTSTRAP --command-config admin.properties --add "
                 f"--allow-principal User:{principal} --operation Create --operation Describe "
-                f"--operation DescribeConfigs --topic {topic}"
+                f"--operation DescribeConfigs --operation AlterConfigs --topic {topic}"
             )
     commands.append("```")
     return "\n".join(rows + [""] + commands)

@@ -150,7 +150,7 @@ def sasl_broker(workdir: Path, users: Mapping[str, str], timeout: float = 60.0) 
 
 # Kafka's protocol codes (org.apache.kafka.common.acl / resource).
 _RESOURCE_TYPE = {"topic": 2, "group": 3}
-_OPERATION = {"READ": 3, "WRITE": 4, "CREATE": 5, "DESCRIBE": 8, "DESCRIBE_CONFIGS": 10}
+_OPERATION = {"READ": 3, "WRITE": 4, "CREATE": 5, "DESCRIBE": 8, "DESCRIBE_CONFIGS": 10, "ALTER_CONFIGS": 11}
 _LITERAL, _ALLOW = 3, 3
 
 

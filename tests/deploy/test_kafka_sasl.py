@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAuthorizationFailedError
 
 from contracts.commands import TICKET_COMMANDS, RouteTicket, RouteTicketData
@@ -101,7 +103,24 @@ def test_the_topics_job_creates_every_topic_as_its_own_principal(secured: SaslBr
     assert f"{len(ALL_TOPICS)} topics present" in job.stdout
     again = run_module("runtime.topics_admin", sasl_env(secured, "helpdesk-topics-admin"))
     assert again.returncode == 0, again.stderr
-    assert f"{len(ALL_TOPICS)} topics present (0 created)" in again.stdout
+    assert f"{len(ALL_TOPICS)} topics present (0 created, 0 reconfigured)" in again.stdout
+
+
+async def test_the_topics_job_brings_an_existing_topics_retention_in_line_as_its_own_principal(
+    secured: SaslBroker,
+) -> None:
+    # The topic as a release that kept the broker's 7-day default left it.
+    await ensure_topics(secured.bootstrap, security=admin_security())
+    admin = AIOKafkaAdminClient(bootstrap_servers=secured.bootstrap, **admin_security())
+    await admin.start()
+    try:
+        week = ConfigResource(ConfigResourceType.TOPIC, TICKET_EVENTS_TOPIC.name, {"retention.ms": "604800000"})
+        await admin.alter_configs([week])
+    finally:
+        await admin.close()
+    job = await asyncio.to_thread(run_module, "runtime.topics_admin", sasl_env(secured, "helpdesk-topics-admin"))
+    assert job.returncode == 0, job.stderr
+    assert f"config of {TICKET_EVENTS_TOPIC.name} brought in line: retention.bytes=-1, retention.ms=-1" in job.stdout
 
 
 def ticket_opened() -> TicketOpened:
