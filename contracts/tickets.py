@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, Field
 
 from contracts.envelope import Envelope, Payload
-from contracts.incidents import Channel, CustomerProfile
+from contracts.incidents import Attachment, Channel, CustomerProfile
 
 Priority = Literal[1, 2, 3, 4, 5]
 
@@ -21,6 +21,17 @@ Priority = Literal[1, 2, 3, 4, 5]
 class TicketEventData(Payload):
     number: str = Field(description="Human-friendly ticket number, e.g. HD-1042.")
     version: int = Field(ge=1, description="Position of this event in the ticket's own stream.")
+
+
+def attachments_field() -> Any:
+    """What the channel's contact carried besides text: the metadata intake parsed (the content stays out of Kafka)."""
+    return Field(
+        default_factory=list,
+        max_length=100,
+        # Left out of the message when there are none: a contact without files reads as it always did.
+        exclude_if=lambda attachments: not attachments,
+        description="Files that came with the contact (metadata only: filename, content type, size).",
+    )
 
 
 class TicketOpenedData(TicketEventData):
@@ -33,6 +44,7 @@ class TicketOpenedData(TicketEventData):
     impact: Literal["high", "medium", "low"] | None = None
     urgency: Literal["high", "medium", "low"] | None = None
     customer: CustomerProfile
+    attachments: list[Attachment] = attachments_field()
 
 
 class TicketOpened(Envelope[TicketOpenedData]):
@@ -122,6 +134,7 @@ class TicketCustomerRepliedData(TicketEventData):
     channel_message_id: str
     received_at: AwareDatetime
     text: str = Field(max_length=100_000)
+    attachments: list[Attachment] = attachments_field()
 
 
 class TicketCustomerReplied(Envelope[TicketCustomerRepliedData]):

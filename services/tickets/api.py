@@ -66,6 +66,7 @@ from services.tickets.representations import (
     TicketList,
     TicketRefView,
     TicketView,
+    attachment_views,
 )
 
 CONFLICT_ATTEMPTS = 5
@@ -587,6 +588,7 @@ def _detail(history: TicketHistory, response: Response, caller: auth.Caller) -> 
         **TicketView.model_validate(history.read_model_row()).model_dump(),
         links=[LinkView(kind=link.kind, ticket_id=link.ticket_id, number=link.number) for link in links],  # type: ignore[arg-type]
         merged_into=TicketRefView(**vars(ticket.merged_into)) if ticket.merged_into else None,
+        attachments=attachment_views(e.data for e in history.events),  # a customer sees them all (customer_view)
         history=entries,
     )
     if caller.kind != "customer":

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from contracts.incidents import Channel, CustomerProfile, IncidentIdentifiedData
+from contracts.incidents import Attachment, Channel, CustomerProfile, IncidentIdentifiedData
 from contracts.tickets import (
     TicketAssignedData,
     TicketClaimedData,
@@ -152,6 +152,7 @@ def open_ticket(number: str, incident: IncidentIdentifiedData) -> TicketOpenedDa
         impact=incident.impact,
         urgency=incident.urgency,
         customer=incident.customer,
+        attachments=list(incident.attachments),
     )
 
 
@@ -415,7 +416,13 @@ class Ticket:
         return self.status not in (Status.CLOSED, Status.MERGED)
 
     def record_reply(
-        self, *, channel: Channel, channel_message_id: str, received_at: datetime, text: str
+        self,
+        *,
+        channel: Channel,
+        channel_message_id: str,
+        received_at: datetime,
+        text: str,
+        attachments: Sequence[Attachment] = (),
     ) -> list[TicketEvent]:
         """The customer answered; the same channel message recorded twice is recorded once.
 
@@ -433,6 +440,7 @@ class Ticket:
             channel_message_id=channel_message_id,
             received_at=received_at,
             text=text,
+            attachments=list(attachments),
         )
         if self.status not in WAITING:
             return [replied]

@@ -122,6 +122,7 @@ async def _open_or_reply(
                     channel_message_id=message.data.channel_message_id,
                     received_at=message.data.received_at,
                     text=message.data.description,
+                    attachments=message.data.attachments,
                 )
                 ticket = ticket.applied(decided)
                 events += repository.recorded(ticket_id, decided, at=now, cause=message)

@@ -5,6 +5,7 @@ which the Python client's models (clients/python) are checked against.
 """
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -58,14 +59,37 @@ class TicketRefView(BaseModel):
     number: str
 
 
+class AttachmentView(BaseModel):
+    """A file the customer sent with a contact: what the channel said of it (the content is not kept here)."""
+
+    filename: str | None
+    content_type: str = Field(description="MIME type, e.g. 'image/png'.")
+    size_bytes: int | None = Field(description="Size of the decoded content; null when the channel does not say.")
+    version: int = Field(description="The history entry that brought it: ticket.opened or a ticket.customer_replied.")
+    received_at: datetime = Field(description="When the channel received the contact it came with.")
+
+
 class TicketDetail(TicketView):
     links: list[LinkView] = Field(description="Links to other tickets (empty for customers).")
     merged_into: TicketRefView | None = Field(
         description="The ticket this one was merged into (status merged); null for customers."
     )
+    attachments: list[AttachmentView] = Field(
+        description="Every file the customer sent, with the opening contact and with their replies, oldest first."
+    )
     history: list[HistoryEntry] = Field(
         description="Every event of the ticket, oldest first (a customer's: the events a customer sees)."
     )
+
+
+def attachment_views(events: Iterable[BaseModel]) -> list[AttachmentView]:
+    """The attachments the ticket's events (their data) carry, oldest first."""
+    views = []
+    for data in events:
+        received_at = getattr(data, "reported_at", None) or getattr(data, "received_at", None)
+        for attachment in getattr(data, "attachments", ()):
+            views.append(AttachmentView(**attachment.model_dump(), version=data.version, received_at=received_at))
+    return views
 
 
 class TicketList(BaseModel):

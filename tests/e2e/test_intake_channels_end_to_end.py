@@ -127,13 +127,16 @@ class Desk:
                    "X-Twilio-Signature": signature(TWILIO_TOKEN, PUBLIC + path, form)}  # fmt: skip
         return await self.intake.post(path, content=urlencode(form), headers=headers)
 
-    async def mail(self, subject: str, sender: str) -> str:
-        """Send a mail over SMTP; its Message-ID (the channel message id)."""
+    async def mail(self, subject: str, sender: str, files: dict[str, tuple[str, bytes]] | None = None) -> str:
+        """Send a mail over SMTP (``files``: name -> (MIME type, content)); its Message-ID (the channel message id)."""
         message = EmailMessage()
         message["Authentication-Results"] = f"{RELAY}; dmarc=pass header.from=example.com"  # as the relay adds it
         message["From"], message["To"], message["Subject"] = sender, "helpdesk@example.com", subject
         message["Message-ID"] = f"<{uuid.uuid4().hex}@mail.example.com>"
         message.set_content("Details in the subject.")
+        for name, (mime_type, content) in (files or {}).items():
+            maintype, subtype = mime_type.split("/")
+            message.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
         await aiosmtplib.send(message, hostname="127.0.0.1", port=self.smtp_port, timeout=15)
         return message["Message-ID"]
 
@@ -209,6 +212,20 @@ async def test_email_over_smtp_opens_a_ticket_and_a_reply_mail_is_recorded_on_it
 
     reply = await desk.mail(f"Re: [{ticket['number']}] Docker will not start after the update", sender)
     await desk.reply_recorded(ticket["number"], reply)
+
+
+async def test_the_files_of_an_email_are_listed_on_the_ticket_it_opens(desk: Desk) -> None:
+    screenshot = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+    files = {"error-809.png": ("image/png", screenshot), "vpn.log": ("text/plain", b"dial failed: 809\n")}
+    opening = await desk.mail("VPN error 809 since this morning", "Grace Hopper <grace.hopper@example.com>", files)
+    ticket = await desk.ticket_for("email", opening)
+    assert [(a["filename"], a["content_type"], a["size_bytes"]) for a in ticket["attachments"]] == [
+        ("error-809.png", "image/png", len(screenshot)),
+        ("vpn.log", "text/plain", len(b"dial failed: 809\n")),
+    ]
+    assert ticket["history"][0]["data"]["attachments"] == [
+        {k: v for k, v in a.items() if k in ("filename", "content_type", "size_bytes")} for a in ticket["attachments"]
+    ]
 
 
 async def test_a_signed_twilio_sms_opens_a_ticket_and_an_sms_naming_it_is_recorded_on_it(desk: Desk) -> None:

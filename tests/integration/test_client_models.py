@@ -33,9 +33,10 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "Deadline": models.Deadline,
     "LinkView": models.TicketLink,
     "TicketRefView": models.MergedInto,
+    "AttachmentView": models.Attachment,
 }
 # Nested schemas the server names differently from the client.
-SCHEMA_NAMES = {"LinkView": "TicketLink", "TicketRefView": "MergedInto"}
+SCHEMA_NAMES = {"LinkView": "TicketLink", "TicketRefView": "MergedInto", "AttachmentView": "Attachment"}
 
 
 def kind(schema: dict[str, Any], defs: dict[str, Any]) -> str:

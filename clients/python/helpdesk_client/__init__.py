@@ -25,6 +25,7 @@ from helpdesk_client.errors import (
     ValidationError,
 )
 from helpdesk_client.models import (
+    Attachment,
     Deadline,
     HistoryEntry,
     MergedInto,
@@ -46,6 +47,7 @@ __all__ = [
     "NO_RETRIES",
     "ApiError",
     "AsyncHelpdeskClient",
+    "Attachment",
     "Conflict",
     "ConflictError",
     "Deadline",

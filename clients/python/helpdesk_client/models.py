@@ -65,10 +65,22 @@ class TicketView(ApiModel):
     flags: list[str] = []
 
 
+class Attachment(ApiModel):
+    """A file the customer sent with a contact (what the channel said of it; the content is not in the API)."""
+
+    filename: str | None = None
+    content_type: str
+    size_bytes: int | None = None
+    version: int = Field(description="The history entry that brought it (ticket.opened or a customer reply).")
+    received_at: datetime
+
+
 class TicketDetail(TicketView):
     # Added with merging and linking: empty on older servers.
     links: list[TicketLink] = []
     merged_into: MergedInto | None = None
+    # Added with attachments: empty on older servers.
+    attachments: list[Attachment] = []
     history: list[HistoryEntry]
 
 

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from helpdesk_client.models import (
+    Attachment,
     HistoryEntry,
     QueueSummary,
     StreamEvent,
@@ -130,11 +131,19 @@ def ticket_panel(ticket: TicketDetail) -> None:
         console.print(f"  merged into [bold]{ticket.merged_into.number}[/]")
     if ticket.links:
         console.print("  links " + ", ".join(f"{link.kind} {link.number}" for link in ticket.links))
+    if ticket.attachments:
+        console.print("  attachments " + escape(", ".join(attachment(a) for a in ticket.attachments)))
     if ticket.description:
         console.print(f"\n{escape(ticket.description)}")
     if ticket.resolution:
         console.print(f"\n[green]Resolution[/] ({escape(ticket.resolved_by or '-')}): {escape(ticket.resolution)}")
     timeline(ticket.history)
+
+
+def attachment(file: Attachment) -> str:
+    """``screenshot.png (image/png, 48 KB, #1)``: what it is, and which timeline entry brought it."""
+    size = f", {max(1, round(file.size_bytes / 1024))} KB" if file.size_bytes is not None else ""
+    return f"{file.filename or 'unnamed'} ({file.content_type}{size}, #{file.version})"
 
 
 def timeline(history: list[HistoryEntry]) -> None:
@@ -168,7 +177,8 @@ def describe(event_type: str, data: dict[str, Any]) -> str:
         case "ticket.customer_replied":
             return f"customer: {d.get('text', '')}"
         case "ticket.status_changed":
-            return f"{d.get('previous_status')} -> {d.get('status')} by {d.get('by')}"
+            why = f": {d['reason']}" if d.get("reason") else ""
+            return f"{d.get('previous_status')} -> {d.get('status')} by {d.get('by')}{why}"
         case "ticket.resolved":
             return f"by {d.get('resolved_by')}: {d.get('resolution', '')}"
         case "ticket.closed":
