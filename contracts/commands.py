@@ -8,7 +8,7 @@ cause yields the same command id.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -54,8 +54,20 @@ class EscalateTicket(Envelope[EscalateTicketData]):
     schema_version: Literal[1] = 1
 
 
+AgentId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\w][\w.@:-]*$",
+        description="An agent's id as agents' tokens and routing's agents file name them (e.g. 'alice', 'net-2').",
+    ),
+]
+"""What an agent id may look like: a word character first, then word characters, '.', '@', ':' or '-'."""
+
+
 class AssignTicketData(Payload):
-    agent_id: str = Field(min_length=1, max_length=200)
+    agent_id: AgentId
     strategy: Literal["round_robin", "least_loaded", "direct"]
     reason: str
 

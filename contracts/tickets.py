@@ -109,10 +109,19 @@ class TicketAssignedData(TicketEventData):
     agent_id: str = Field(description="The agent the ticket was given to (not taken by).")
     strategy: Literal["round_robin", "least_loaded", "direct"]
     reason: str
+    assigned_by: str | None = Field(
+        default=None,
+        # Left out when routing or escalation assigned it: their assignments read as they always did.
+        exclude_if=lambda lead: lead is None,
+        description="The team lead who gave it to the agent by hand (strategy 'direct'); absent for routing's "
+        "and escalation's assignments.",
+    )
 
 
 class TicketAssigned(Envelope[TicketAssignedData]):
-    """Routing gave the ticket to an agent (queues with an assignment strategy other than pull)."""
+    """The ticket was given to an agent: by routing (queues with an assignment strategy other than pull), by
+    escalation (a level's on-call agent), or by a team lead, who may also take it from its owner and give it to
+    another (the status stays: a ticket waiting on the customer still waits)."""
 
     type: Literal["ticket.assigned"] = "ticket.assigned"
     schema_version: Literal[1] = 1

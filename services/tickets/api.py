@@ -49,6 +49,7 @@ from services.tickets.domain import (
 )
 from services.tickets.metrics import COMMANDS
 from services.tickets.representations import (
+    Assignment,
     HistoryEntry,
     LinkRequest,
     LinkView,
@@ -208,7 +209,9 @@ def tickets_router(db: TicketDatabase, settings: Settings, appended: Callable[[]
 
     @router.get("/queues/{queue}/tickets", response_model=TicketList, responses=ERRORS)
     async def queue_line(queue: str, caller: Who, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> TicketList:
-        """The queue's unclaimed tickets in the order to take them: priority 1 first, then oldest first."""
+        """The queue's line, priority 1 first, then oldest first: its unclaimed tickets (take-next takes the
+        first of these), and the tickets escalated to it that someone already owns (shown with their
+        ``assignee`` and status), so a level sees every ticket sent to it."""
         auth.allow(caller, "read_internal")
         async with db.reader.connect() as conn:
             rows = await read_model.queue_line(conn, queue, limit)
@@ -333,6 +336,26 @@ def tickets_router(db: TicketDatabase, settings: Settings, appended: Callable[[]
         status = Status(body.status)
         history = await change(
             caller, ref, if_match, "change_status", lambda t: t.change_status(_actor(caller), status)
+        )
+        return _detail(history, response, caller)
+
+    @router.post("/tickets/{ref}/assignment", response_model=TicketDetail, responses=WRITE_ERRORS)
+    async def assign(
+        ref: str, body: Assignment, response: Response, caller: Who, if_match: IfMatch = None
+    ) -> TicketDetail:
+        """Give the ticket to a named agent (a team lead only), taking it from its owner if it has one.
+
+        Recorded as ``ticket.assigned`` (strategy ``direct``, ``assigned_by`` the lead); the status stays.
+        Giving it to its owner changes nothing."""
+        auth.allow(caller, "work")
+        if not caller.lead:
+            raise Problem(403, "forbidden", "Not allowed", "only a team lead may give a ticket to another agent")
+        history = await change(
+            caller,
+            ref,
+            if_match,
+            "assign",
+            lambda t: t.assign_to(body.agent_id, lead=_actor(caller), reason=body.reason),
         )
         return _detail(history, response, caller)
 

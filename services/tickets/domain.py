@@ -236,7 +236,9 @@ class Ticket:
             case TicketEscalatedData():
                 return {"level": event.level, "queue": event.queue}
             case TicketAssignedData():
-                return {"status": Status.IN_PROGRESS, "assignee": event.agent_id}
+                # A lead may give an owned ticket to another agent: what it waits for does not change.
+                status = Status.IN_PROGRESS if self.status is Status.OPEN else self.status
+                return {"status": status, "assignee": event.agent_id}
             case TicketFlaggedData():
                 return {"flags": self.flags | {event.flag}}
             case TicketCustomerRepliedData():
@@ -378,6 +380,29 @@ class Ticket:
                 agent_id=agent_id,
                 strategy=strategy,  # type: ignore[arg-type]  # the command's literal, passed through
                 reason=reason,
+            )
+        ]
+
+    def assign_to(self, agent_id: str, *, lead: Actor, reason: str) -> list[TicketEvent]:
+        """A team lead gives the ticket to a named agent, taking it from its owner if it has one.
+
+        Giving it to its owner changes nothing. Its status stays (a ticket waiting on the
+        customer still waits, now for the new owner); an unowned one is in progress.
+        """
+        _require_agent(agent_id)
+        if not lead.lead:
+            raise TicketRuleViolation("only_lead_assigns", "only a team lead gives a ticket to another agent")
+        self._require_not_finished("assigned")
+        if self.assignee == agent_id:
+            return []
+        return [
+            TicketAssignedData(
+                number=self.number,
+                version=self._next(),
+                agent_id=agent_id,
+                strategy="direct",
+                reason=reason.strip() or f"assigned by {lead.id}",
+                assigned_by=lead.id,
             )
         ]
 
@@ -712,6 +737,7 @@ class Ticket:
 # the ticket as the run so far left it. An event missing here would see the ticket as the run began.
 _CUMULATIVE = (
     TicketReopenedData,  # back to its owner: one claimed earlier in the same run counts
+    TicketAssignedData,  # keeps the status it finds (a wait set earlier in the same run)
     TicketFlaggedData,
     TicketCustomerRepliedData,
     TicketNoteAddedData,

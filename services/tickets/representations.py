@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from contracts.commands import AgentId
 from contracts.sla import Deadline
 from contracts.tickets import LinkKind
 from services.tickets.domain import Status
@@ -144,6 +145,11 @@ class PriorityChange(BaseModel):
 class QueueMove(BaseModel):
     queue: str = Field(min_length=1, max_length=100)
     reason: str = Field(max_length=5_000)
+
+
+class Assignment(BaseModel):
+    agent_id: AgentId = Field(description="The agent to give the ticket to (it is taken from its owner, if any).")
+    reason: str = Field(default="", max_length=5_000, description="Why (recorded); empty: 'assigned by <lead>'.")
 
 
 class Reopening(BaseModel):

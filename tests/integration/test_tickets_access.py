@@ -79,6 +79,7 @@ MATRIX: dict[str, Row] = {
     "POST /v1/tickets/{ref}/release": row("claimed", 200, 200, 403, 403, 409),
     "POST /v1/tickets/{ref}/notes": row("open", 200, 200, 200, 404, 200, body={"text": "Any news?"}),
     "POST /v1/tickets/{ref}/status": row("claimed", 200, 200, 403, 403, 409, body={"status": "waiting_on_customer"}),
+    "POST /v1/tickets/{ref}/assignment": row("claimed", 403, 200, 403, 403, 403, body={"agent_id": "bob"}),
     "POST /v1/tickets/{ref}/priority": row("open", 200, 200, 403, 403, 200, body={"priority": 1, "reason": "CEO"}),
     "POST /v1/tickets/{ref}/queue": row("open", 200, 200, 403, 403, 200, body={"queue": "network", "reason": "VPN"}),
     "POST /v1/tickets/{ref}/resolve": row("claimed", 200, 200, 403, 403, 409, body={"resolution": "Reset it"}),

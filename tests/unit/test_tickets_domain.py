@@ -676,3 +676,43 @@ def test_a_ticket_claimed_resolved_and_reopened_in_one_run_of_events_goes_back_t
             after_resolve.applied(reopen).assignee,
         )
     )
+
+
+# --- a lead gives a ticket to a named agent --------------------------------------------------
+
+
+def test_a_lead_gives_an_owned_ticket_to_another_agent_and_what_it_waits_for_stays() -> None:
+    waiting = claimed()
+    waiting = waiting.applied(waiting.change_status(ALICE, Status.WAITING_ON_CUSTOMER))
+    (given,) = waiting.assign_to("bob", lead=LENA, reason="alice is on leave")
+    assert (given.agent_id, given.strategy, given.assigned_by, given.reason) == (
+        "bob",
+        "direct",
+        "lena",
+        "alice is on leave",
+    )
+    assert (waiting.applied([given]).assignee, waiting.applied([given]).status) == ("bob", Status.WAITING_ON_CUSTOMER)
+    assert waiting.applied([given]).assign_to("bob", lead=LENA, reason="again") == []
+
+
+def test_a_waiting_ticket_given_to_another_agent_comes_back_from_its_log_still_waiting() -> None:
+    log = [open_ticket("HD-1", incident())]
+    ticket = Ticket.from_events(TICKET_ID, log)
+    for decide in (
+        lambda t: t.claim("alice"),
+        lambda t: t.change_status(ALICE, Status.WAITING_ON_THIRD_PARTY),
+        lambda t: t.assign_to("bob", lead=LENA, reason=""),
+    ):
+        log += decide(ticket)
+        ticket = ticket.applied(log[ticket.version :])
+    assert log[-1].reason == "assigned by lena"  # type: ignore[union-attr]
+    # Folded in one run from the opening, the assignment sees the wait before it, not the ticket as opened.
+    folded = Ticket.from_events(TICKET_ID, log)
+    assert folded == ticket
+    assert (folded.status, folded.assignee) == (Status.WAITING_ON_THIRD_PARTY, "bob")
+
+
+def test_only_a_lead_gives_tickets_to_others_and_not_finished_ones() -> None:
+    assert violation(lambda: claimed().assign_to("bob", lead=ALICE, reason="swap")) == "only_lead_assigns"
+    assert violation(lambda: resolved().assign_to("bob", lead=LENA, reason="")) == "ticket_resolved"
+    assert violation(lambda: claimed().assign_to(" ", lead=LENA, reason="")) == "agent_required"

@@ -100,7 +100,8 @@ class AsyncHelpdeskClient:
         return await self._send(calls.queues())
 
     async def queue_line(self, queue: str, limit: int = 50) -> list[TicketView]:
-        """The queue's unclaimed tickets in the order to take them."""
+        """The queue's line: its unclaimed tickets in the order to take them, and those escalated to it
+        that someone already owns (their ``assignee`` says who)."""
         return await self._send(calls.queue_line(queue, limit))
 
     async def deadlines(self, ref: Ref) -> TicketDeadlines:
@@ -133,6 +134,12 @@ class AsyncHelpdeskClient:
         self, ref: Ref, status: calls.Status, *, expected_version: int | None = None
     ) -> TicketDetail:
         return await self._send(calls.change_status(str(ref), status, expected_version))
+
+    async def assign(
+        self, ref: Ref, agent_id: str, reason: str = "", *, expected_version: int | None = None
+    ) -> TicketDetail:
+        """Give the ticket to ``agent_id`` (a team lead's token), taking it from its owner if it has one."""
+        return await self._send(calls.assign(str(ref), agent_id, reason, expected_version))
 
     async def change_priority(
         self,

@@ -123,6 +123,10 @@ def change_status(ref: str, status: str, expected_version: int | None) -> Call:
     return _write(ref, "status", {"status": status}, expected_version)
 
 
+def assign(ref: str, agent_id: str, reason: str, expected_version: int | None) -> Call:
+    return _write(ref, "assignment", {"agent_id": agent_id, "reason": reason}, expected_version)
+
+
 def change_priority(ref: str, priority: int, reason: str, expected_version: int | None) -> Call:
     return _write(ref, "priority", {"priority": priority, "reason": reason}, expected_version)
 

@@ -101,7 +101,8 @@ class HelpdeskClient:
         return self._send(calls.queues())
 
     def queue_line(self, queue: str, limit: int = 50) -> list[TicketView]:
-        """The queue's unclaimed tickets in the order to take them."""
+        """The queue's line: its unclaimed tickets in the order to take them, and those escalated to it
+        that someone already owns (their ``assignee`` says who)."""
         return self._send(calls.queue_line(queue, limit))
 
     def deadlines(self, ref: Ref) -> TicketDeadlines:
@@ -132,6 +133,10 @@ class HelpdeskClient:
 
     def change_status(self, ref: Ref, status: calls.Status, *, expected_version: int | None = None) -> TicketDetail:
         return self._send(calls.change_status(str(ref), status, expected_version))
+
+    def assign(self, ref: Ref, agent_id: str, reason: str = "", *, expected_version: int | None = None) -> TicketDetail:
+        """Give the ticket to ``agent_id`` (a team lead's token), taking it from its owner if it has one."""
+        return self._send(calls.assign(str(ref), agent_id, reason, expected_version))
 
     def change_priority(
         self,

@@ -60,7 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.database import UtcDateTime, dialect_insert
 from services.tickets.adapters.database import metadata
-from services.tickets.domain import Status, Ticket
+from services.tickets.domain import FIRST_LEVEL, Status, Ticket
 
 _INDEXED_WORDS = "to_tsvector('simple'::regconfig, search_text)"
 NO_PRIORITY, NO_QUEUE = 0, ""  # how the population writes "not prioritised yet" and "in no queue yet" in its key
@@ -335,13 +335,33 @@ def _waiting_in(queue: str) -> Any:
     return (tickets.c.queue == queue) & (tickets.c.status == Status.OPEN.value)
 
 
+# Owned and not finished: what an escalated ticket someone already works on is.
+_BEING_WORKED = (Status.IN_PROGRESS.value, Status.WAITING_ON_CUSTOMER.value, Status.WAITING_ON_THIRD_PARTY.value)
+
+
+def _escalated_and_owned_in(queue: str) -> Any:
+    """Tickets escalated to ``queue`` (a level above the first) that someone owns and works on."""
+    return (tickets.c.queue == queue) & (tickets.c.level > FIRST_LEVEL) & tickets.c.status.in_(_BEING_WORKED)
+
+
 _LINE_ORDER = (tickets.c.priority.asc().nulls_last(), tickets.c.opened_at.asc(), tickets.c.number.asc())
 
 
+def _line_key(row: dict[str, Any]) -> tuple[bool, int, datetime, str]:
+    """_LINE_ORDER in Python, to merge the line's two parts."""
+    return row["priority"] is None, row["priority"] or 0, row["opened_at"], row["number"]
+
+
 async def queue_line(conn: AsyncConnection, queue: str, limit: int) -> list[dict[str, Any]]:
-    """The tickets waiting in ``queue`` for an agent: most urgent first, then oldest first."""
-    query = select(tickets).where(_waiting_in(queue)).order_by(*_LINE_ORDER).limit(limit)
-    return [dict(r._mapping) for r in await conn.execute(query)]
+    """The line of ``queue``, most urgent first, then oldest first: its unclaimed tickets, and the
+    tickets escalated to it that someone already owns (the level sees everything sent to it;
+    :func:`take_head_of_line` takes only unclaimed ones)."""
+    waiting = select(tickets).where(_waiting_in(queue)).order_by(*_LINE_ORDER).limit(limit)
+    owned = select(tickets).where(_escalated_and_owned_in(queue)).order_by(*_LINE_ORDER).limit(limit)
+    # Two reads along the queue line's index, merged here (each stops at ``limit``; one query with an OR
+    # between them could not).
+    rows = [dict(r._mapping) for query in (waiting, owned) for r in await conn.execute(query)]
+    return sorted(rows, key=_line_key)[:limit]
 
 
 async def take_head_of_line(conn: AsyncConnection, queue: str) -> Any | None:

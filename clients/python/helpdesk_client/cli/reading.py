@@ -111,10 +111,11 @@ def line(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=500)] = 50,
     as_json: Json = False,
 ) -> None:
-    """A queue's waiting tickets in the order `next` takes them."""
+    """A queue's line: its waiting tickets in the order `next` takes them, and those escalated to it that
+    someone already owns (status and assignee say so; `next` takes only the waiting ones)."""
     with session(ctx).client() as client:
         found = client.queue_line(queue, limit)
-    output.as_json(found) if as_json else output.tickets_table(found, title=f"Waiting in {queue}")
+    output.as_json(found) if as_json else output.tickets_table(found, title=f"The line of {queue}")
 
 
 @app.command(rich_help_panel="Reading")

@@ -1,4 +1,4 @@
-"""Working a ticket: take, claim, note, status, priority, queue, resolve, close, reopen, merge, link."""
+"""Working a ticket: take, claim, assign, note, status, priority, queue, resolve, close, reopen, merge, link."""
 
 from __future__ import annotations
 
@@ -54,6 +54,20 @@ def claim(ctx: typer.Context, ref: Ref, expect_version: Expect = None, as_json: 
 def release(ctx: typer.Context, ref: Ref, expect_version: Expect = None, as_json: Json = False) -> None:
     """Put a ticket back in its queue, unowned."""
     write(ctx, as_json, "released", lambda c: c.release(ref, expected_version=expect_version))
+
+
+@app.command(rich_help_panel="Working a ticket")
+@handled
+def assign(
+    ctx: typer.Context,
+    ref: Ref,
+    agent: Annotated[str, typer.Argument(metavar="AGENT", help="The agent's id, e.g. alice.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (recorded on the ticket).")] = "",
+    expect_version: Expect = None,
+    as_json: Json = False,
+) -> None:
+    """Give a ticket to an agent (team leads), taking it from its owner if it has one."""
+    write(ctx, as_json, f"assigned to {agent}", lambda c: c.assign(ref, agent, reason, expected_version=expect_version))
 
 
 @app.command(rich_help_panel="Working a ticket")
