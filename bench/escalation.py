@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaConsumer
 
 from contracts.commands import EscalateTicket
 from contracts.registry import parse_message
-from contracts.topics import TICKET_COMMANDS_TOPIC
+from contracts.topics import ESCALATION_COMMANDS
 from devtools.processes import free_port
 from runtime.topics_admin import ensure_topics
 from services.escalation.adapters.store import DeadlineStore
@@ -65,7 +65,7 @@ async def fill(url: str, rows: list[Deadline]) -> None:
 
 async def fired_lags(bootstrap: str, prefix: str, expected: int) -> list[float]:
     """From each escalation's deadline to its command's timestamp on the commands topic, in seconds."""
-    consumer = AIOKafkaConsumer(TICKET_COMMANDS_TOPIC.qualified(prefix), bootstrap_servers=bootstrap,
+    consumer = AIOKafkaConsumer(ESCALATION_COMMANDS.qualified(prefix), bootstrap_servers=bootstrap,
                                 group_id=None, auto_offset_reset="earliest")
     await consumer.start()
     lags: list[float] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from contracts.commands import TICKET_COMMANDS
+from contracts.commands import TICKET_COMMANDS, AssignTicket, EscalateTicket, FlagTicket, RouteTicket
 from contracts.envelope import Envelope
 from contracts.incidents import DIRECTORY_MESSAGES, IncidentIdentified, IncidentReported
 from contracts.notifications import NOTIFICATIONS
@@ -62,11 +62,45 @@ TICKET_EVENTS_TOPIC = Topic(
     config={"retention.ms": "-1", "retention.bytes": "-1"},
 )
 
-TICKET_COMMANDS_TOPIC = Topic(
+# Commands to the ticket service: one topic per producer, so that Kafka's ACLs say who may send what
+# (only routing may write routing's topic), and the ticket service takes from each topic only the
+# command types that producer may send (any other is dead-lettered, kind "forbidden").
+
+ROUTING_COMMANDS = Topic(
+    name="helpdesk.tickets.commands.routing.v1",
+    partitions=6,
+    key="ticket id",
+    description="Routing's commands to the ticket service: each ticket's priority and queue, and its assignments.",
+    messages=(RouteTicket, AssignTicket),
+)
+
+ESCALATION_COMMANDS = Topic(
+    name="helpdesk.tickets.commands.escalation.v1",
+    partitions=6,
+    key="ticket id",
+    description="Escalation's commands to the ticket service: escalations, and assignments to a level's on-call agent.",
+    messages=(EscalateTicket, AssignTicket),
+)
+
+NOTIFY_COMMANDS = Topic(
+    name="helpdesk.tickets.commands.notify.v1",
+    partitions=6,
+    key="ticket id",
+    description="Notify's commands to the ticket service: flags raised on tickets (the 'flag' notification method).",
+    messages=(FlagTicket,),
+)
+
+PRODUCER_COMMAND_TOPICS: tuple[Topic, ...] = (ROUTING_COMMANDS, ESCALATION_COMMANDS, NOTIFY_COMMANDS)
+
+SHARED_COMMANDS = Topic(
     name="helpdesk.tickets.commands.v1",
     partitions=6,
     key="ticket id",
-    description="Commands to the ticket service from routing and escalation.",
+    description=(
+        "The one command topic of releases before per-producer command topics (any producer, any command). "
+        "The ticket service still reads it, so that commands sent by services not yet upgraded are not lost; "
+        "nobody may write it once every producer is upgraded (docs/operations.md). A later release drops it."
+    ),
     messages=TICKET_COMMANDS,
 )
 
@@ -115,7 +149,8 @@ ALL_TOPICS: tuple[Topic, ...] = (
     INCIDENTS_REPORTED,
     INCIDENTS_IDENTIFIED,
     TICKET_EVENTS_TOPIC,
-    TICKET_COMMANDS_TOPIC,
+    *PRODUCER_COMMAND_TOPICS,
+    SHARED_COMMANDS,
     NOTIFICATION_REQUESTS,
     DIRECTORY_CUSTOMERS,
     SLA_DEADLINES,

@@ -41,7 +41,7 @@ from contracts.notifications import (
     NotificationRequestedData,
     Recipient,
 )
-from contracts.topics import NOTIFICATION_REQUESTS, TICKET_COMMANDS_TOPIC
+from contracts.topics import ESCALATION_COMMANDS, NOTIFICATION_REQUESTS
 from runtime.kafka import Outgoing, Publisher
 from runtime.logs import get_logger, log_context
 from services.escalation.adapters.store import DeadlineStore
@@ -183,7 +183,7 @@ def escalation_messages(escalation: Escalation, now: datetime) -> list[Outgoing]
                                         data=data)
         return Outgoing(NOTIFICATION_REQUESTS, message, key)
 
-    out = [Outgoing(TICKET_COMMANDS_TOPIC, command, key)]
+    out = [Outgoing(ESCALATION_COMMANDS, command, key)]
     if level.agent is not None:
         # After the escalation, on the same partition: the ticket is in the level's queue, then in the agent's hands.
         assign = AssignTicket(
@@ -192,7 +192,7 @@ def escalation_messages(escalation: Escalation, now: datetime) -> list[Outgoing]
             data=AssignTicketData(agent_id=level.agent, strategy="direct",
                                   reason=f"on-call agent of {level.name}: {escalation.reason}"),
         )
-        out.append(Outgoing(TICKET_COMMANDS_TOPIC, assign, key))
+        out.append(Outgoing(ESCALATION_COMMANDS, assign, key))
     out.append(
         request(escalation.notification_id, Recipient(kind="level", id=level.name, email=level.email), "email")
     )

@@ -25,7 +25,7 @@ from contracts.tickets import (
     TicketOpened,
     TicketPrioritised,
 )
-from contracts.topics import TICKET_COMMANDS_TOPIC
+from contracts.topics import ROUTING_COMMANDS
 from runtime.consumer import Delivery, PoisonMessage
 from runtime.kafka import Outgoing, Publisher
 from runtime.logs import get_logger, log_context
@@ -80,7 +80,7 @@ class RouteTickets:
             desk = Desk(self._rules.policy, roster, views, now)
             for event in fresh:
                 desk.apply(event)
-            outgoing = [Outgoing(TICKET_COMMANDS_TOPIC, c, str(c.ticket_id)) for c in desk.commands]
+            outgoing = [Outgoing(ROUTING_COMMANDS, c, str(c.ticket_id)) for c in desk.commands]
             await self._publisher.publish_all(outgoing)
             moved = {q: a for q, a in roster.last_given.items() if cursors_before.get(q) != a}
             await tx.save([views[t] for t in desk.changed], desk.explanations, moved, [e.event_id for e in fresh], now)

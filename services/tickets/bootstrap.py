@@ -6,17 +6,33 @@ import services.tickets
 from contracts.commands import TICKET_COMMANDS
 from contracts.incidents import IncidentIdentified
 from contracts.sla import SlaDeadlinesChanged
-from contracts.topics import INCIDENTS_IDENTIFIED, SLA_DEADLINES, TICKET_COMMANDS_TOPIC
+from contracts.topics import (
+    ESCALATION_COMMANDS,
+    INCIDENTS_IDENTIFIED,
+    NOTIFY_COMMANDS,
+    ROUTING_COMMANDS,
+    SHARED_COMMANDS,
+    SLA_DEADLINES,
+    Topic,
+)
 from runtime.auth import AuthSettings
+from runtime.consumer import Handler
 from runtime.service import Service
 from runtime.settings import CommonSettings
 from services.tickets.adapters.database import TicketDatabase
+from services.tickets.adapters.refused_commands import RefusedCommands
 from services.tickets.api import tickets_router
 from services.tickets.census import census_worker
 from services.tickets.config import Settings
 from services.tickets.handlers import apply_commands, open_tickets, record_deadlines
 from services.tickets.relay import Relay
 from services.tickets.stream import LogTail, stream_router
+
+
+ROUTING_COMMANDS_GROUP = "helpdesk-tickets-commands-routing"
+ESCALATION_COMMANDS_GROUP = "helpdesk-tickets-commands-escalation"
+NOTIFY_COMMANDS_GROUP = "helpdesk-tickets-commands-notify"
+SHARED_COMMANDS_GROUP = "helpdesk-tickets-commands"  # the group older releases read the shared topic with
 
 
 def build(common: CommonSettings, settings: Settings, auth: AuthSettings | None = None) -> Service:
@@ -51,11 +67,36 @@ def build(common: CommonSettings, settings: Settings, auth: AuthSettings | None 
         accepts=[IncidentIdentified],
         group="helpdesk-tickets-incidents",
     )
+
+    def commands_on(topic: Topic, group: str) -> Handler:
+        refused = RefusedCommands(service.publisher, service.name, common.kafka_topic_prefix + group)
+        return apply_commands(db, appended, sent_on=topic, refused=refused)
+
+    # A topic per producer. Each subscription takes every command type, so that one its producer may not
+    # send is refused as such (dead-lettered "forbidden"), not as a malformed message.
     service.subscribe(
-        TICKET_COMMANDS_TOPIC,
-        apply_commands(db, appended),
+        ROUTING_COMMANDS,
+        commands_on(ROUTING_COMMANDS, ROUTING_COMMANDS_GROUP),
         accepts=TICKET_COMMANDS,
-        group="helpdesk-tickets-commands",
+        group=ROUTING_COMMANDS_GROUP,
+    )
+    service.subscribe(
+        ESCALATION_COMMANDS,
+        commands_on(ESCALATION_COMMANDS, ESCALATION_COMMANDS_GROUP),
+        accepts=TICKET_COMMANDS,
+        group=ESCALATION_COMMANDS_GROUP,
+    )
+    service.subscribe(
+        NOTIFY_COMMANDS,
+        commands_on(NOTIFY_COMMANDS, NOTIFY_COMMANDS_GROUP),
+        accepts=TICKET_COMMANDS,
+        group=NOTIFY_COMMANDS_GROUP,
+    )
+    service.subscribe(  # until the commands services of older releases sent there are drained
+        SHARED_COMMANDS,
+        commands_on(SHARED_COMMANDS, SHARED_COMMANDS_GROUP),
+        accepts=TICKET_COMMANDS,
+        group=SHARED_COMMANDS_GROUP,
     )
     service.subscribe(
         SLA_DEADLINES,

@@ -10,10 +10,17 @@ on that ticket as ``ticket.customer_replied`` when the ticket is the same
 customer's and still takes replies (a merged ticket's replies go to the ticket it
 was merged into); otherwise it opens a ticket as any other.
 
+Commands come on one topic per producer (routing's, escalation's, notify's):
+Kafka's ACLs let only that producer write it, and a command type the producer
+may not send (the topic's registry entry lists those it may) is refused:
+dead-lettered (``dlt.kind`` ``forbidden``), never applied. The shared topic of
+older releases, read until it is drained, takes every type.
+
 Redelivery changes nothing. An incident's ticket id is derived from the
 channel's own message id, so the same incident finds its ticket already open
 (and a reply finds itself among the ticket's replies); a command's id is
-remembered in ``processed_commands``, whatever the outcome. A command the
+remembered in ``processed_commands``, whatever the outcome, under a key of
+its producer's topic: no producer can use up the id of another's command. A command the
 ticket's rules reject (escalating a ticket to its own level, say) is recorded
 as processed and logged, not retried and not dead-lettered: the message is
 valid and was decided on; retrying would decide the same again. Dead letters
@@ -31,14 +38,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts.commands import AssignTicket, EscalateTicket, FlagTicket, RouteTicket
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, message_type
 from contracts.incidents import IncidentIdentified, IncidentIdentifiedData
 from contracts.sla import SlaDeadlinesChanged
+from contracts.topics import SHARED_COMMANDS, Topic
 from runtime.consumer import Delivery, Handler, PoisonMessage
 from runtime.logs import get_logger, log_context
 from services.tickets.adapters import deadlines, event_store, repository
 from services.tickets.adapters.database import TicketDatabase
 from services.tickets.adapters.event_store import ConcurrencyConflict, ProcessedCommand
+from services.tickets.adapters.refused_commands import RefusedCommands
 from services.tickets.adapters.repository import Change
 from services.tickets.domain import (
     Ticket,
@@ -52,6 +61,8 @@ log = get_logger("tickets.handlers")
 
 # Fixed forever: changing it would open a second ticket for an incident seen before.
 INCIDENT_NAMESPACE = uuid.UUID("5b0c1f57-3f0e-4a53-9d3b-8a4f1b2ce7d1")
+# Fixed forever too: changing it would apply again every command a producer resends.
+COMMAND_SCOPE_NAMESPACE = uuid.UUID("0d7f3c52-6a4e-4f0b-9b8e-2f5a7c1d9e63")
 CONFLICT_ATTEMPTS = 3
 MERGE_HOPS = 10  # merges into merged tickets are refused, so chains are short; this only bounds the walk
 
@@ -200,12 +211,34 @@ def _span(numbers: list[str]) -> str | None:
     return None if not numbers else numbers[0] if len(numbers) == 1 else f"{numbers[0]}..{numbers[-1]}"
 
 
-def apply_commands(db: TicketDatabase, appended: Appended) -> Handler:
+def apply_commands(
+    db: TicketDatabase,
+    appended: Appended,
+    *,
+    sent_on: Topic = SHARED_COMMANDS,
+    refused: RefusedCommands | None = None,
+) -> Handler:
+    """Apply the commands of the topic ``sent_on``, refusing (to ``refused``) the types its producer may not send."""
+    allowed = frozenset(message_type(m) for m in sent_on.messages)
+    scope = None if sent_on is SHARED_COMMANDS else sent_on.name
+
     async def handle(batch: Sequence[Delivery[Envelope[Any]]]) -> None:
-        commands = list({d.message.event_id: d.message for d in batch}.values())
+        forbidden = [(d, _why_forbidden(d, allowed)) for d in batch if d.message.type not in allowed]
+        if forbidden and refused is None:
+            raise PoisonMessage(forbidden[0][1])
+        commands = list({d.message.event_id: d.message for d in batch if d.message.type in allowed}.values())
+        if commands:
+            await apply(commands)
+        if forbidden and refused is not None:
+            # After the allowed ones are stored: a failure here retries a batch whose commands are then duplicates.
+            await refused.set_aside(forbidden)
+            for delivery, _why in forbidden:
+                COMMANDS.labels(delivery.message.type, "forbidden").inc()
+
+    async def apply(commands: list[Envelope[Any]]) -> None:
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
-                outcomes, recorded_any = await _apply(db, commands)
+                outcomes, recorded_any = await _apply(db, commands, scope)
                 break
             except ConcurrencyConflict:
                 # An agent changed one of the tickets meanwhile: decide again on what is stored now.
@@ -220,16 +253,36 @@ def apply_commands(db: TicketDatabase, appended: Appended) -> Handler:
     return handle
 
 
-async def _apply(db: TicketDatabase, commands: list[Envelope[Any]]) -> tuple[list[tuple[str, str]], bool]:
+def _why_forbidden(delivery: Delivery[Envelope[Any]], allowed: frozenset[str]) -> str:
+    return (
+        f"forbidden: {delivery.message.type} may not be sent on {delivery.topic} "
+        f"(its producer may send {', '.join(sorted(allowed))})"
+    )
+
+
+def _command_key(command: Envelope[Any], scope: str | None) -> uuid.UUID:
+    """The key a command is remembered under: its id within its producer's topic.
+
+    Senders derive command ids from their causes, which another producer could
+    work out; were ids shared, a command sent first by the wrong producer (refused or
+    not) would make the right one's look like a duplicate. The shared topic of older
+    releases keeps the bare ids it always used.
+    """
+    return command.event_id if scope is None else uuid.uuid5(COMMAND_SCOPE_NAMESPACE, f"{scope}:{command.event_id}")
+
+
+async def _apply(
+    db: TicketDatabase, commands: list[Envelope[Any]], scope: str | None
+) -> tuple[list[tuple[str, str]], bool]:
     """Decide every new command in order; returns (type, outcome) per command and whether events were stored."""
     now = datetime.now(UTC)
     async with db.writer.begin() as conn:
-        seen = await event_store.processed(conn, [c.event_id for c in commands])
-        todo = [c for c in commands if c.event_id not in seen]
+        seen = await event_store.processed(conn, [_command_key(c, scope) for c in commands])
+        todo = [c for c in commands if _command_key(c, scope) not in seen]
         stored = await repository.load_tickets(conn, [_ticket_of(c) for c in todo])
         tickets = dict(stored)  # each ticket as the batch's decisions so far left it
         pending: dict[uuid.UUID, list[Envelope[Any]]] = {t: [] for t in stored}
-        marks, outcomes = [], [(c.type, "duplicate") for c in commands if c.event_id in seen]
+        marks, outcomes = [], [(c.type, "duplicate") for c in commands if _command_key(c, scope) in seen]
         for command in todo:
             ticket_id = _ticket_of(command)
             if ticket_id not in tickets:
@@ -237,7 +290,7 @@ async def _apply(db: TicketDatabase, commands: list[Envelope[Any]]) -> tuple[lis
             outcome, events = _decide(tickets[ticket_id], command)
             pending[ticket_id] += repository.recorded(ticket_id, events, at=now, cause=command)
             tickets[ticket_id] = tickets[ticket_id].applied(events)
-            marks.append(ProcessedCommand(command.event_id, ticket_id, outcome))
+            marks.append(ProcessedCommand(_command_key(command, scope), ticket_id, outcome))
             outcomes.append((command.type, outcome.partition(":")[0]))
         changes = [Change(stored[t].version, events, tickets[t]) for t, events in pending.items() if events]
         await repository.save(conn, changes)

@@ -24,12 +24,27 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAuthorizationFailedError
 
-from contracts.commands import TICKET_COMMANDS, RouteTicket, RouteTicketData
+from contracts.commands import (
+    TICKET_COMMANDS,
+    EscalateTicket,
+    EscalateTicketData,
+    FlagTicket,
+    FlagTicketData,
+    RouteTicket,
+    RouteTicketData,
+)
 from contracts.envelope import new_envelope
 from contracts.incidents import CustomerProfile
 from contracts.registry import parse_message
 from contracts.tickets import TicketOpened, TicketOpenedData
-from contracts.topics import ALL_TOPICS, TICKET_COMMANDS_TOPIC, TICKET_EVENTS_TOPIC
+from contracts.topics import (
+    ALL_TOPICS,
+    ESCALATION_COMMANDS,
+    NOTIFY_COMMANDS,
+    ROUTING_COMMANDS,
+    SHARED_COMMANDS,
+    TICKET_EVENTS_TOPIC,
+)
 from runtime.kafka import Publisher, make_broker
 from runtime.settings import CommonSettings, ConfigError, load
 from runtime.topics_admin import ensure_topics
@@ -49,6 +64,7 @@ PASSWORDS = {
     "helpdesk-topics-admin": "topics-admin-pw",
     "helpdesk-routing": "routing-pw",
     "helpdesk-intake": "intake-pw",
+    "helpdesk-notify": "notify-pw",
 }
 
 
@@ -158,7 +174,7 @@ async def admin_publisher(secured: SaslBroker) -> AsyncIterator[Publisher]:
 
 async def route_commands_for(broker: SaslBroker, ticket_id: uuid.UUID, timeout: float = 20) -> list[RouteTicket]:
     consumer = AIOKafkaConsumer(
-        TICKET_COMMANDS_TOPIC.name, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
+        ROUTING_COMMANDS.name, bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest",
         enable_auto_commit=False, group_id=None, **admin_security(),
     )
     await consumer.start()
@@ -210,6 +226,27 @@ async def test_a_service_is_denied_a_topic_its_acls_do_not_grant(secured: SaslBr
             await asyncio.wait_for(publisher.publish(TICKET_EVENTS_TOPIC, opened, str(opened.ticket_id)), 20)
     finally:
         await intake.stop()
+
+
+async def test_notify_may_write_only_its_own_command_topic(secured: SaslBroker, admin_publisher: Publisher) -> None:
+    notify = make_broker("notify", sasl_settings(secured, "helpdesk-notify"))
+    await notify.start()
+    try:
+        publisher = Publisher(notify, "notify")
+        ticket_id = uuid.uuid4()
+        flag = new_envelope(FlagTicket, FlagTicketData(flag="escalated", reason="paged", raised_by="notify"),
+                            ticket_id=ticket_id)  # fmt: skip
+        await asyncio.wait_for(publisher.publish(NOTIFY_COMMANDS, flag, str(ticket_id)), 20)
+        escalate = new_envelope(
+            EscalateTicket,
+            EscalateTicketData(level=2, queue="L2", reason="forged", deadline=datetime.now(UTC)),
+            ticket_id=ticket_id,
+        )
+        for elsewhere in (ESCALATION_COMMANDS, ROUTING_COMMANDS, SHARED_COMMANDS):
+            with pytest.raises(TopicAuthorizationFailedError):
+                await asyncio.wait_for(publisher.publish(elsewhere, escalate, str(ticket_id)), 20)
+    finally:
+        await notify.stop()
 
 
 def test_a_wrong_password_stops_the_service_and_its_log_says_why(secured: SaslBroker) -> None:

@@ -32,8 +32,9 @@ from contracts.incidents import (
 )
 from contracts.tickets import TicketAssigned, TicketClaimed, TicketEscalated, TicketOpened
 from contracts.topics import (
+    ESCALATION_COMMANDS,
     INCIDENTS_IDENTIFIED,
-    TICKET_COMMANDS_TOPIC,
+    ROUTING_COMMANDS,
     TICKET_EVENTS_TOPIC,
     Topic,
 )
@@ -164,7 +165,7 @@ async def test_an_unanswered_ticket_climbs_every_level_and_each_level_hears_of_i
             ticket, number = opening.ticket_id, opening.data.number
             route = RouteTicketData(priority=3, priority_rule="r", priority_reason="test", queue="service-desk",
                                     queue_rule="r", queue_reason="test")
-            await send(p, topic_prefix, TICKET_COMMANDS_TOPIC, new_envelope(RouteTicket, route, ticket_id=ticket),
+            await send(p, topic_prefix, ROUTING_COMMANDS, new_envelope(RouteTicket, route, ticket_id=ticket),
                        str(ticket))
             await events.wait_for(lambda m: m.type == "ticket.routed")
             # Escalation's clock runs ahead of the wall clock from here: 31 s after the opening is past the warning.
@@ -230,14 +231,14 @@ async def test_a_claimed_ticket_past_its_resolution_target_moves_up_a_level_and_
         httpx.AsyncClient(transport=httpx.ASGITransport(app=tickets.app), base_url="http://t", headers=agent) as desk,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=escalation.app), base_url="http://e", headers=LEAD) as sla,
         TopicReader(kafka_bootstrap, TICKET_EVENTS_TOPIC.qualified(topic_prefix)) as events,
-        TopicReader(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(topic_prefix)) as commands,
+        TopicReader(kafka_bootstrap, ESCALATION_COMMANDS.qualified(topic_prefix)) as commands,
     ):
         await send(p, topic_prefix, INCIDENTS_IDENTIFIED, new_envelope(IncidentIdentified, incident), "k")
         [opening] = await events.wait_for(lambda m: isinstance(m, TicketOpened))
         ticket, number = opening.ticket_id, opening.data.number
         route = RouteTicketData(priority=3, priority_rule="r", priority_reason="test", queue="service-desk",
                                 queue_rule="r", queue_reason="test")
-        await send(p, topic_prefix, TICKET_COMMANDS_TOPIC, new_envelope(RouteTicket, route, ticket_id=ticket),
+        await send(p, topic_prefix, ROUTING_COMMANDS, new_envelope(RouteTicket, route, ticket_id=ticket),
                    str(ticket))
         await events.wait_for(lambda m: m.type == "ticket.routed")
         assert (await desk.post(f"/v1/tickets/{number}/claim")).status_code == 200

@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from contracts.commands import EscalateTicket
 from contracts.envelope import new_envelope
 from contracts.tickets import TicketRouted, TicketRoutedData
-from contracts.topics import TICKET_COMMANDS_TOPIC
+from contracts.topics import ESCALATION_COMMANDS
 from runtime.consumer import Delivery
 from runtime.kafka import Outgoing, Publisher, make_broker
 from runtime.settings import CommonSettings
@@ -104,7 +104,7 @@ def timer(store: DeadlineStore, publisher: Any) -> EscalationTimer:
 
 
 async def escalations_sent(kafka_bootstrap: str, topic_prefix: str) -> list[tuple[Any, int]]:
-    async with TopicReader(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(topic_prefix)) as commands:
+    async with TopicReader(kafka_bootstrap, ESCALATION_COMMANDS.qualified(topic_prefix)) as commands:
         await commands.wait_for(lambda m: isinstance(m, EscalateTicket))
         sent = await commands.read_for(0.5)
     return [(m.event_id, m.data.level) for m in sent if isinstance(m, EscalateTicket)]

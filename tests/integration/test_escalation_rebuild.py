@@ -15,7 +15,7 @@ import pytest
 
 from contracts.envelope import new_envelope
 from contracts.tickets import TicketClaimed, TicketClaimedData, TicketResolved, TicketResolvedData
-from contracts.topics import NOTIFICATION_REQUESTS, TICKET_COMMANDS_TOPIC, TICKET_EVENTS_TOPIC
+from contracts.topics import NOTIFICATION_REQUESTS, ESCALATION_COMMANDS, TICKET_EVENTS_TOPIC
 from devtools.lag import group_lag
 from runtime.settings import CommonSettings
 from services.escalation.adapters.store import DeadlineStore
@@ -86,7 +86,7 @@ async def test_a_rebuild_replays_history_sending_nothing_and_the_service_then_se
     await store.create_schema()
     async with (
         producer(kafka_bootstrap) as p,
-        TopicReader(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(topic_prefix)) as commands,
+        TopicReader(kafka_bootstrap, ESCALATION_COMMANDS.qualified(topic_prefix)) as commands,
         TopicReader(kafka_bootstrap, NOTIFICATION_REQUESTS.qualified(topic_prefix)) as requests,
     ):
         await publish(p, topic_prefix, TICKET_EVENTS_TOPIC, *history)

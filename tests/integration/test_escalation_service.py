@@ -35,7 +35,7 @@ from contracts.tickets import (
 )
 from contracts.topics import (
     NOTIFICATION_REQUESTS,
-    TICKET_COMMANDS_TOPIC,
+    ESCALATION_COMMANDS,
     TICKET_EVENTS_TOPIC,
     Topic,
 )
@@ -180,7 +180,7 @@ async def test_an_unclaimed_ticket_escalates_once_per_level_until_the_top(
     async with (
         escalation(kafka_bootstrap, topic_prefix, database_url, clock) as client,
         producer(kafka_bootstrap) as p,
-        TopicReader(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(topic_prefix)) as commands,
+        TopicReader(kafka_bootstrap, ESCALATION_COMMANDS.qualified(topic_prefix)) as commands,
         TopicReader(kafka_bootstrap, NOTIFICATION_REQUESTS.qualified(topic_prefix)) as requests,
     ):
         opening = opened(ticket, "HD-12", clock.now())
@@ -227,7 +227,7 @@ async def test_a_claimed_ticket_never_escalates(kafka_bootstrap: str, topic_pref
     async with (
         escalation(kafka_bootstrap, topic_prefix, database_url, clock) as client,
         producer(kafka_bootstrap) as p,
-        TopicReader(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(topic_prefix)) as commands,
+        TopicReader(kafka_bootstrap, ESCALATION_COMMANDS.qualified(topic_prefix)) as commands,
         TopicReader(kafka_bootstrap, NOTIFICATION_REQUESTS.qualified(topic_prefix)) as requests,
     ):
         claim_data = TicketClaimedData(number="HD-1", version=2, agent_id="agent-7")
@@ -252,7 +252,7 @@ async def test_a_restart_between_opening_and_deadline_loses_nothing_and_doubles_
     event = opened(ticket, "HD-7", clock.now())
     async with (
         producer(kafka_bootstrap) as p,
-        TopicReader(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(topic_prefix)) as commands,
+        TopicReader(kafka_bootstrap, ESCALATION_COMMANDS.qualified(topic_prefix)) as commands,
     ):
         async with escalation(kafka_bootstrap, topic_prefix, database_url, clock) as client:
             await publish(p, topic_prefix, TICKET_EVENTS_TOPIC, event)

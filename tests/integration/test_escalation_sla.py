@@ -27,7 +27,7 @@ from contracts.tickets import (
 from contracts.topics import (
     NOTIFICATION_REQUESTS,
     SLA_DEADLINES,
-    TICKET_COMMANDS_TOPIC,
+    ESCALATION_COMMANDS,
     TICKET_EVENTS_TOPIC,
 )
 from runtime.settings import CommonSettings
@@ -96,7 +96,7 @@ async def test_a_priority_1_ticket_is_held_to_its_policy_and_every_change_is_pub
         escalation_with_policies(kafka_bootstrap, topic_prefix, sqlite_database, clock, policies) as client,
         producer(kafka_bootstrap) as p,
         TopicReader(kafka_bootstrap, SLA_DEADLINES.qualified(topic_prefix)) as sla,
-        TopicReader(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(topic_prefix)) as commands,
+        TopicReader(kafka_bootstrap, ESCALATION_COMMANDS.qualified(topic_prefix)) as commands,
     ):
         opening = opened(ticket, "HD-5", clock.now())
         await publish(p, topic_prefix, TICKET_EVENTS_TOPIC, opening)
@@ -148,7 +148,7 @@ async def test_a_restart_between_warning_and_breach_loses_nothing_and_doubles_no
     clock, ticket = MovableClock(), uuid.uuid4()
     async with (
         producer(kafka_bootstrap) as p,
-        TopicReader(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(topic_prefix)) as commands,
+        TopicReader(kafka_bootstrap, ESCALATION_COMMANDS.qualified(topic_prefix)) as commands,
         TopicReader(kafka_bootstrap, NOTIFICATION_REQUESTS.qualified(topic_prefix)) as requests,
     ):
         async with escalation_with_policies(kafka_bootstrap, topic_prefix, database_url, clock, policies) as client:
@@ -201,7 +201,7 @@ async def test_a_claimed_ticket_without_a_public_update_in_time_escalates_once_a
         escalation_with_policies(kafka_bootstrap, topic_prefix, sqlite_database, clock, policies),
         producer(kafka_bootstrap) as p,
         TopicReader(kafka_bootstrap, SLA_DEADLINES.qualified(topic_prefix)) as sla,
-        TopicReader(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(topic_prefix)) as commands,
+        TopicReader(kafka_bootstrap, ESCALATION_COMMANDS.qualified(topic_prefix)) as commands,
     ):
         claim = new_envelope(TicketClaimed, TicketClaimedData(number="HD-6", version=3, agent_id="a1"),
                              ticket_id=ticket, occurred_at=clock.now())

@@ -35,7 +35,7 @@ from contracts.tickets import (
 from contracts.topics import (
     DEAD_LETTERS,
     NOTIFICATION_REQUESTS,
-    TICKET_COMMANDS_TOPIC,
+    NOTIFY_COMMANDS,
     TICKET_EVENTS_TOPIC,
     Topic,
 )
@@ -239,7 +239,7 @@ async def test_a_flag_request_raises_one_flag_command_for_the_ticket_service_how
     flag = request(ticket, "flag", email=None)
     async with notify(kafka_bootstrap, topic_prefix, sqlite_database, sink.port), producer(kafka_bootstrap) as p:
         await publish(p, topic_prefix, NOTIFICATION_REQUESTS, flag, flag)
-        [record] = await read_all(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(topic_prefix))
+        [record] = await read_all(kafka_bootstrap, NOTIFY_COMMANDS.qualified(topic_prefix))
     command = parse_message(record.value, (FlagTicket,))
     assert record.key == str(ticket).encode() and command.ticket_id == ticket
     assert command.event_id == uuid.uuid5(uuid.NAMESPACE_URL, f"helpdesk:notify:flag:request.{flag.event_id}")

@@ -23,7 +23,7 @@ from contracts.tickets import (
     TicketOpened,
     TicketOpenedData,
 )
-from contracts.topics import TICKET_COMMANDS_TOPIC, TICKET_EVENTS_TOPIC
+from contracts.topics import ROUTING_COMMANDS, TICKET_EVENTS_TOPIC
 from runtime.settings import CommonSettings
 from services.routing.adapters.rules_file import RulesFileError
 from services.routing.bootstrap import build
@@ -87,7 +87,7 @@ async def routing(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> As
     settings = Settings(rules_file=rules, database_url=f"sqlite+aiosqlite:///{tmp_path / 'routing.db'}")
     service = build(common, settings)
     async with service._lifespan(service.app):
-        yield Routing(kafka_bootstrap, topic_prefix + TICKET_EVENTS_TOPIC.name, topic_prefix + TICKET_COMMANDS_TOPIC.name)
+        yield Routing(kafka_bootstrap, topic_prefix + TICKET_EVENTS_TOPIC.name, topic_prefix + ROUTING_COMMANDS.name)
 
 
 def opened(subject: str, *, vip: bool = False, components: list[str] | None = None) -> TicketOpened:

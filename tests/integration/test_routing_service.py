@@ -32,7 +32,7 @@ from contracts.tickets import (
     TicketPrioritised,
     TicketPrioritisedData,
 )
-from contracts.topics import TICKET_COMMANDS_TOPIC, TICKET_EVENTS_TOPIC
+from contracts.topics import ROUTING_COMMANDS, TICKET_EVENTS_TOPIC
 from runtime.settings import CommonSettings
 from services.routing.adapters.rules_file import RulesFileError
 from services.routing.bootstrap import build
@@ -88,7 +88,7 @@ class Routing:
 
     async def commands(self, at_least: int = 1) -> list[Envelope[Any]]:
         await self.settled()
-        records = await read_all(self.bootstrap, self.prefix + TICKET_COMMANDS_TOPIC.name, at_least=at_least, timeout=5)
+        records = await read_all(self.bootstrap, self.prefix + ROUTING_COMMANDS.name, at_least=at_least, timeout=5)
         return [parse_message(r.value, TICKET_COMMANDS) for r in records]
 
 

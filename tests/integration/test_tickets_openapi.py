@@ -39,7 +39,7 @@ from contracts.incidents import (
     IncidentIdentified,
     IncidentIdentifiedData,
 )
-from contracts.topics import INCIDENTS_IDENTIFIED, TICKET_COMMANDS_TOPIC
+from contracts.topics import INCIDENTS_IDENTIFIED, ROUTING_COMMANDS
 from runtime.settings import CommonSettings
 from runtime.topics_admin import ensure_topics
 from services.tickets import openapi
@@ -171,7 +171,7 @@ async def tickets_api(
             await _produce(kafka_bootstrap, INCIDENTS_IDENTIFIED.qualified(prefix), incidents)
             await wait_for(lambda: _listed(client, "/v1/tickets", "tickets", TICKETS), timeout=30)
             commands = [route(m, QUEUES[n % len(QUEUES)]) for n, m in enumerate(incidents)]
-            await _produce(kafka_bootstrap, TICKET_COMMANDS_TOPIC.qualified(prefix), commands)
+            await _produce(kafka_bootstrap, ROUTING_COMMANDS.qualified(prefix), commands)
             await wait_for(lambda: _listed(client, "/v1/queues", "queues", len(QUEUES)), timeout=30)
             yield client
     finally:

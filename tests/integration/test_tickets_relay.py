@@ -23,7 +23,7 @@ from contracts.commands import EscalateTicket, EscalateTicketData, RouteTicket, 
 from contracts.envelope import Envelope, new_envelope
 from contracts.incidents import Channel, CustomerProfile, IncidentIdentified, IncidentIdentifiedData
 from contracts.registry import parse_message
-from contracts.topics import INCIDENTS_IDENTIFIED, TICKET_COMMANDS_TOPIC, TICKET_EVENTS_TOPIC
+from contracts.topics import INCIDENTS_IDENTIFIED, ROUTING_COMMANDS, TICKET_EVENTS_TOPIC
 from runtime.consumer import Delivery
 from runtime.kafka import headers_for
 from runtime.settings import CommonSettings
@@ -235,7 +235,7 @@ async def test_incidents_and_commands_from_kafka_become_relayed_ticket_events_on
             await service.publisher.publish(INCIDENTS_IDENTIFIED, message, key=message.data.partition_key)
         await eventually(lambda: _stored_types(db, ["ticket.opened"]))
         for _ in range(2):  # a sender that resent after a crash
-            await service.publisher.publish(TICKET_COMMANDS_TOPIC, command, key=str(ticket_id))
+            await service.publisher.publish(ROUTING_COMMANDS, command, key=str(ticket_id))
         await eventually(lambda: _stored_types(db, ["ticket.opened", "ticket.prioritised", "ticket.routed"]))
         log = await stored_events(db)
         records = await read_events_topic(common, has_all({e.message.event_id for e in log}))

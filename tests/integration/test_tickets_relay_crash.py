@@ -29,7 +29,7 @@ from contracts.incidents import (
 from contracts.registry import parse_message
 from contracts.topics import (
     INCIDENTS_IDENTIFIED,
-    TICKET_COMMANDS_TOPIC,
+    ROUTING_COMMANDS,
     TICKET_EVENTS_TOPIC,
 )
 from runtime.settings import CommonSettings
@@ -37,6 +37,7 @@ from services.routing import bootstrap as routing
 from services.routing.config import Settings as RoutingSettings
 from services.tickets.adapters import event_store
 from services.tickets.adapters.database import TicketDatabase
+from services.tickets.bootstrap import ROUTING_COMMANDS_GROUP
 from services.tickets.relay import message_headers, message_value
 from tests.support.kafka import wait_for
 from tests.support.ticket_service import TicketProcess
@@ -228,10 +229,10 @@ async def _settled(database_url: str, broker: Broker, prefix: str) -> bool:
         return False
     events, commands = (
         TICKET_EVENTS_TOPIC.qualified(prefix),
-        TICKET_COMMANDS_TOPIC.qualified(prefix),
+        ROUTING_COMMANDS.qualified(prefix),
     )
     if await broker.lag(prefix + "helpdesk-routing", events) or await broker.lag(
-        prefix + "helpdesk-tickets-commands", commands
+        prefix + ROUTING_COMMANDS_GROUP, commands
     ):
         return False
     return {e.message.event_id for e in log} <= {m.event_id for m in await broker.messages(events)}

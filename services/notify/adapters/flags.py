@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from contracts.commands import FlagTicket, FlagTicketData
-from contracts.topics import TICKET_COMMANDS_TOPIC
+from contracts.topics import NOTIFY_COMMANDS
 from runtime.kafka import Publisher
 from services.notify.domain import Notification, flag_command_id
 from services.notify.rendering import Rendered
@@ -30,4 +30,4 @@ class FlagRaiser:
             data=FlagTicketData(flag=n.context.get("flag", "escalated")[:50], reason=body.short or n.subject,
                                 raised_by="notify"),
         )
-        await self._publisher.publish(TICKET_COMMANDS_TOPIC, command, key=str(n.ticket_id))
+        await self._publisher.publish(NOTIFY_COMMANDS, command, key=str(n.ticket_id))
