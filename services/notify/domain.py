@@ -90,8 +90,7 @@ def contact_from(event: TicketOpened) -> CustomerContact:
         email=customer.email or None,
         name=customer.name,
         subject=data.subject,
-        # CustomerProfile has no language yet: read it when the contract gains one.
-        language=getattr(customer, "language", None) or None,
+        language=customer.language,
         thread_root=root,
     )
 

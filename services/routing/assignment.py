@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from services.routing.domain import speaks
+
 Strategy = Literal["pull", "round_robin", "least_loaded"]
 Given = Literal["round_robin", "least_loaded", "direct"]  # how an assignment was made
 
@@ -71,7 +73,7 @@ class Roster:
         return [
             a
             for a in self._members.get(queue, ())
-            if a.available and skills <= a.skills and (language is None or language in a.languages)
+            if a.available and skills <= a.skills and (language is None or speaks(a.languages, language))
         ]
 
     def hold(self, agent_id: str | None, change: int) -> None:

@@ -27,7 +27,6 @@ from typing import Any
 
 from contracts.commands import AssignTicket, AssignTicketData
 from contracts.envelope import Envelope, new_envelope
-from contracts.incidents import CustomerProfile
 from contracts.tickets import (
     TicketAssigned,
     TicketClaimed,
@@ -270,12 +269,8 @@ def facts_of(opened: TicketOpened) -> TicketFacts:
         vip=data.customer.vip,
         department=data.customer.department,
         customer_id=data.customer.customer_id,
-        language=_language(data.customer),
+        language=data.customer.language,
         reported_at=data.reported_at,
         level=1,
     )
 
-
-def _language(customer: CustomerProfile) -> str | None:
-    """Not in the contract yet (see docs/routing.md): read as soon as the profile carries it."""
-    return getattr(customer, "language", None) if "language" in type(customer).model_fields else None

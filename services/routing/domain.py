@@ -63,6 +63,20 @@ def fold(value: str) -> str:
     return value.strip().casefold()
 
 
+def language_ranges(tag: str | None) -> frozenset[str]:
+    """The (folded) language ranges a tag falls in, by RFC 4647 basic filtering: ``de-ch`` is in
+    ``de-ch`` and ``de``, so a rule or an agent naming ``de`` covers it; ``de`` is not in ``de-ch``."""
+    if not tag:
+        return frozenset()
+    parts = tag.split("-")
+    return frozenset("-".join(parts[:n]) for n in range(1, len(parts) + 1))
+
+
+def speaks(languages: frozenset[str], tag: str | None) -> bool:
+    """Whether someone speaking these (folded) languages can answer in the (folded) tag."""
+    return not languages.isdisjoint(language_ranges(tag))
+
+
 # --- what routing looks at ---------------------------------------------------------
 
 
@@ -94,6 +108,7 @@ class _Seen:
     department: str | None
     customer_id: str | None
     language: str | None
+    language_ranges: frozenset[str]  # the ranges a rule's `languages` may name to cover the language
     channel: str
     vip: bool
     impact: str | None
@@ -124,13 +139,15 @@ def _see(ticket: TicketFacts, policy: RoutingPolicy, now: datetime) -> _Seen:
                     j += 1
     components = frozenset(map(fold, ticket.components))
     local = (ticket.reported_at or now).astimezone(policy.zone)
+    language = fold(ticket.language) if ticket.language else None
     return _Seen(
         phrases=phrases,
         components=components,
         criticalities=frozenset(policy.criticality[c] for c in components if c in policy.criticality),
         department=fold(ticket.department) if ticket.department else None,
         customer_id=ticket.customer_id,
-        language=fold(ticket.language) if ticket.language else None,
+        language=language,
+        language_ranges=language_ranges(language),
         channel=ticket.channel,
         vip=ticket.vip,
         impact=ticket.impact,
@@ -209,7 +226,7 @@ class Conditions:
             and (not self.channels or seen.channel in self.channels)
             and (not self.departments or seen.department in self.departments)
             and (not self.customers or seen.customer_id in self.customers)
-            and (not self.languages or seen.language in self.languages)
+            and (not self.languages or not self.languages.isdisjoint(seen.language_ranges))
             and (not self.impacts or seen.impact in self.impacts)
             and (not self.urgencies or seen.urgency in self.urgencies)
             and (not self.levels or seen.level in self.levels)
@@ -305,7 +322,7 @@ _ANCHORS = (
     ("customers", "customer_id", False),
     ("departments", "department", False),
     ("criticality", "criticalities", True),
-    ("languages", "language", False),
+    ("languages", "language_ranges", True),
     ("channels", "channel", False),
 )
 

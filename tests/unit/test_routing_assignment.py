@@ -44,6 +44,19 @@ def test_only_available_members_with_the_skills_and_the_language_are_eligible() 
     )
 
 
+def test_an_agent_who_speaks_a_language_takes_its_regional_forms_but_not_the_reverse() -> None:
+    roster = Roster(
+        {
+            "german": agent("german", languages=frozenset({"de"})),
+            "swiss": agent("swiss", languages=frozenset({"de-ch"})),
+        }
+    )
+    eligible = {a.agent_id for a in roster.eligible(NET, frozenset(), "de-at")}
+    assert eligible == {"german"}
+    assert {a.agent_id for a in roster.eligible(NET, frozenset(), "de-ch")} == {"german", "swiss"}
+    assert {a.agent_id for a in roster.eligible(NET, frozenset(), "de")} == {"german"}
+
+
 def test_round_robin_gives_every_agent_its_turn_while_agents_come_and_go() -> None:
     rng = random.Random(5)
     agents = {f"a{i:02d}": agent(f"a{i:02d}") for i in range(20)}

@@ -106,6 +106,9 @@ def test_time_of_day_and_weekday_are_read_in_the_rules_time_zone(
         ({"impact": "high", "urgency": "high"}, ("Major-incidents", "major-incident", frozenset())),
         ({"language": "de"}, ("L1-german", "german", frozenset({"sap"}))),
         ({"language": "fr"}, ("L1-service-desk", "default", frozenset())),
+        # a rule's language covers its regional forms (RFC 4647 basic filtering), not the other way round
+        ({"language": "de-CH"}, ("L1-german", "german", frozenset({"sap"}))),
+        ({"language": "den"}, ("L1-service-desk", "default", frozenset())),
         # queue rules see the priority the priority rules decided
         ({"customer_id": "c-ceo", "vip": True}, ("L1-vip", "vip", frozenset())),
         (
