@@ -273,4 +273,3 @@ def facts_of(opened: TicketOpened) -> TicketFacts:
         reported_at=data.reported_at,
         level=1,
     )
-
