@@ -262,13 +262,27 @@ class Service:
             log.info("service stopping")
             # Workers first (they may publish through the broker), then the consumers,
             # which finish and commit their in-flight batch before the broker closes.
-            for task in self._tasks.values():
-                task.cancel()
-            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            await self._stop_workers()
             await self.broker.stop()
             for hook in reversed(self._shutdown):
                 await hook()
             log.info("service stopped")
+
+    async def _stop_workers(self) -> None:
+        """Cancel the workers and wait for them, at most the shutdown timeout: a worker that does not
+        stop when cancelled is a bug, logged by name, and must not keep the whole service from stopping."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if not tasks:
+            return
+        _, stuck = await asyncio.wait(tasks, timeout=self.http.shutdown_timeout_s)
+        if stuck:
+            log.error(
+                "workers did not stop when cancelled; leaving them behind",
+                workers=sorted(t.get_name() for t in stuck),
+                waited_s=self.http.shutdown_timeout_s,
+            )
 
     def run(self) -> None:
         configure_logging(self.name, self.common.log_level, self.common.log_format)

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from contracts.topics import TICKET_EVENTS_TOPIC
 from runtime.kafka import Encoded, Publisher
 from runtime.logs import get_logger
+from runtime.waits import wait_set
 from services.tickets.adapters import event_store
 from services.tickets.adapters.database import TicketDatabase
 from services.tickets.metrics import RELAY_LAG, RELAY_PUBLISHED
@@ -114,10 +115,7 @@ class Relay:
         return len(batch), position
 
     async def _wait(self) -> None:
-        try:
-            await asyncio.wait_for(self._appended.wait(), self._poll_interval_s)
-        except TimeoutError:
-            pass
+        await wait_set(self._appended, self._poll_interval_s)
 
     async def _measure_lag(self, conn: AsyncConnection, position: int) -> None:
         now = time.monotonic()

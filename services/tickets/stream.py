@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runtime.logs import get_logger
 from runtime.problems import Problem, documented
+from runtime.waits import wait_set
 from services.tickets import auth, customer_view
 from services.tickets.adapters import event_store, read_model, repository
 from services.tickets.adapters.database import TicketDatabase
@@ -258,10 +259,7 @@ async def _events(
             if quiet_for >= keep_alive_s:
                 yield b": keep-alive\n\n"
                 written_at, quiet_for = time.monotonic(), 0.0
-            try:
-                await asyncio.wait_for(grown.wait(), min(keep_alive_s - quiet_for, token_left))
-            except TimeoutError:
-                pass
+            await wait_set(grown, min(keep_alive_s - quiet_for, token_left))
     log.debug("stream ended", position=position)
 
 
