@@ -17,6 +17,24 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 Data = TypeVar("Data", bound=BaseModel)
 
 
+# The Kafka headers every producer of the suite puts on a message (``runtime.kafka.headers_for``,
+# and the ticket relay for the events it stores): the envelope's identity, readable without
+# decoding the value. Their names and meanings as the AsyncAPI document gives them
+# (``contracts/docs.py``); the suite's consumers read none of them.
+MESSAGE_HEADERS: dict[str, str] = {
+    "content-type": "Always application/json: the value is the JSON envelope, UTF-8.",
+    "message-type": "The envelope's type, e.g. ticket.opened.",
+    "schema-version": "The envelope's schema_version, in decimal.",
+    "correlation-id": "The envelope's correlation_id: shared by every message one contact caused.",
+    "causation-id": "The envelope's causation_id (the event_id of the message that caused this one); absent when none.",
+    "correlation_id": (
+        "Added by the suite's Kafka library (FastStream) from the same value as correlation-id; "
+        "read correlation-id."
+    ),
+}
+OPTIONAL_HEADERS = frozenset({"causation-id"})
+
+
 class Payload(BaseModel):
     """Base of every message body: unknown fields are an error, not ignored."""
 
