@@ -20,12 +20,17 @@ from devtools.demo import run_demo
 from devtools.processes import Suite
 from runtime.topics_admin import ensure_topics
 
+# How long the demo's second incident waits unclaimed before it escalates (docs/escalation.md says so).
+ESCALATE_AFTER_S = 20.0
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["run"], nargs="?", default="run")
     parser.add_argument("--state-dir", type=Path, default=Path("var/suite"))
-    parser.add_argument("--escalate-after", type=float, default=float(os.environ.get("ESCALATION_UNCLAIMED_AFTER_S", 20)))
+    parser.add_argument(
+        "--escalate-after", type=float, default=float(os.environ.get("ESCALATION_UNCLAIMED_AFTER_S", ESCALATE_AFTER_S))
+    )
     parser.add_argument("--exit-after-demo", action="store_true")
     parser.add_argument("--no-demo", action="store_true")
     parser.add_argument(
