@@ -16,6 +16,10 @@ import httpx
 SERVICES = ("intake", "tickets", "routing", "escalation", "notify")
 DEFAULT_PORTS = {"intake": 8001, "tickets": 8002, "routing": 8003, "escalation": 8004, "notify": 8005}
 
+# Intake's SMS webhook answers 503 without a Twilio auth token. The local run gives it this one, which
+# anyone can read here, so that a signed SMS can be sent locally (``python -m devtools.sms``).
+DEVELOPMENT_TWILIO_AUTH_TOKEN = "helpdesk-development-twilio-token-never-in-a-deployment"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -114,11 +118,15 @@ class Suite:
             "PYTHONUNBUFFERED": "1",
             # The local suite on one machine: built-in development credentials are acceptable here.
             "HELPDESK_DEVELOPMENT": "true",
+            # Yours, when you set one to receive real texts (with INTAKE_PUBLIC_URL, your tunnel's URL).
+            "INTAKE_TWILIO_AUTH_TOKEN": os.environ.get("INTAKE_TWILIO_AUTH_TOKEN") or DEVELOPMENT_TWILIO_AUTH_TOKEN,
         }
         for name in SERVICES:
             env[f"{name.upper()}_HTTP_PORT"] = str(self.ports[name])
             env[f"{name.upper()}_DATABASE_URL"] = f"sqlite+aiosqlite:///{self.state_dir / f'{name}.db'}"
         env.update(self.extra_env)
+        if env["HELPDESK_DEVELOPMENT"] != "true" and env["INTAKE_TWILIO_AUTH_TOKEN"] == DEVELOPMENT_TWILIO_AUTH_TOKEN:
+            del env["INTAKE_TWILIO_AUTH_TOKEN"]  # development credentials only with the development switch
         return env
 
     def build(self) -> None:
