@@ -59,7 +59,8 @@ def test_a_twilio_token_of_your_own_in_the_local_runs_environment_is_the_one_int
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("INTAKE_TWILIO_AUTH_TOKEN", "my-twilio-accounts-token")
-    assert Suite(state_dir=tmp_path, kafka_bootstrap="x").env()["INTAKE_TWILIO_AUTH_TOKEN"] == "my-twilio-accounts-token"
+    env = Suite(state_dir=tmp_path, kafka_bootstrap="x").env()
+    assert env["INTAKE_TWILIO_AUTH_TOKEN"] == "my-twilio-accounts-token"
 
 
 def test_readme_and_the_sms_guide_say_how_the_sms_webhook_is_turned_on_locally_and_in_a_deployment() -> None:
