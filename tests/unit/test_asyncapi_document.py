@@ -7,11 +7,12 @@ import re
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 
 from contracts import docs
 from contracts.envelope import MESSAGE_HEADERS
-from contracts.topics import ALL_TOPICS, DEAD_LETTERS
+from contracts.topics import ALL_TOPICS, DEAD_LETTERS, DIRECTORY_CUSTOMERS, INCIDENTS_REPORTED, Topic
 
 ROOT = Path(__file__).resolve().parents[2]
 ASYNCAPI = json.loads(docs.ASYNCAPI_PATH.read_text())
@@ -93,8 +94,15 @@ def test_every_channel_binding_carries_partitions_and_the_topic_configuration_of
         assert {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in configured.items()} == topic.config
 
 
-def test_the_intake_guide_names_the_headers_the_asyncapi_document_defines() -> None:
-    guide = (ROOT / "docs" / "intake.md").read_text()
-    [line] = re.findall(r"\*\*Headers[^\n]*\n(?:[^\n*]+\n)+", guide)
-    named = set(re.findall(r"`([a-z_-]+):", line))
-    assert named and named <= set(_message("helpdesk.incidents.reported.v1")["headers"]["properties"])
+@pytest.mark.parametrize(
+    ("guide", "topic"),
+    [("docs/intake.md", INCIDENTS_REPORTED), ("docs/intake/directory.md", DIRECTORY_CUSTOMERS)],
+)
+def test_the_intake_guides_give_integrators_the_headers_the_asyncapi_document_defines(guide: str, topic: Topic) -> None:
+    text = (ROOT / guide).read_text()
+    [bullet] = re.findall(r"\*\*Headers[^\n]*\n(?:  [^\n]+\n)*", text)
+    named = dict(re.findall(r"`([a-z_-]+): ([^`]+)`", bullet))
+    headers = _message(topic.name)["headers"]["properties"]
+    assert named and set(named) <= set(headers)
+    for name, value in named.items():
+        assert value in headers[name].get("enum", [value]) and value == headers[name].get("const", value), name
