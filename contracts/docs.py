@@ -61,7 +61,8 @@ SERVERS: dict[str, dict[str, Any]] = {
                 "default": "helpdesk-kafka-bootstrap.kafka.svc:9093",
                 "description": (
                     "host:port of a broker: the services' KAFKA_BOOTSTRAP_SERVERS (the default is the Kubernetes "
-                    "manifests'; docker-compose's broker is kafka:9092 inside, 127.0.0.1:29092 from its host)."
+                    "manifests'). docker-compose's broker is PLAINTEXT like the local one: kafka:9092 inside its "
+                    "network, localhost:29092 from its host."
                 ),
             }
         },
