@@ -139,8 +139,8 @@ DEAD_LETTERS = Topic(
     key="the original message's key",
     description=(
         "Messages a consumer could not process after bounded retries. The value is the original bytes; "
-        "headers say why (dlt.reason) and where from (dlt.origin.topic, dlt.origin.partition, "
-        "dlt.origin.offset, dlt.consumer.group, dlt.attempts, dlt.failed_at)."
+        "headers say why (dlt.reason, dlt.kind) and where from (dlt.origin.topic, dlt.origin.partition, "
+        "dlt.origin.offset, dlt.consumer.group, dlt.service, dlt.attempts, dlt.failed_at)."
     ),
     config={"retention.ms": str(30 * 24 * 3600 * 1000)},
 )
