@@ -10,7 +10,7 @@ import pytest
 from helpdesk_client import AsyncHelpdeskClient, Forbidden, HelpdeskClient
 
 from tests.integration.test_cli_workday import Agent, ok
-from tests.support.ticket_service_http import TicketService, ticket_service_fixture  # noqa: F401
+from tests.support.ticket_service_http import TicketService
 
 
 def a_queue() -> str:
