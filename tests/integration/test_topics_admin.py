@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.topics import TICKET_EVENTS_TOPIC
-from tests.support.kafka import delete_topics
+from tests.support.kafka import delete_topics, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 SEVEN_DAYS_MS = str(7 * 24 * 3600 * 1000)
@@ -67,8 +67,14 @@ async def test_the_topics_command_makes_an_existing_seven_day_ticket_events_topi
     assert run.returncode == 0, run.stderr
     assert f"config of {events} brought in line: retention.bytes=-1, retention.ms=-1" in run.stdout
 
+    # The controller has committed the change when AlterConfigs answers; the broker that describes the
+    # topic applies it from the metadata log a moment later (KRaft), so wait for it to show.
+    async def kept_forever() -> bool:
+        config = await topic_config(kafka_bootstrap, events)
+        return (config["retention.ms"], config["retention.bytes"]) == ("-1", "-1")
+
+    await wait_for(kept_forever, timeout=30)
     config = await topic_config(kafka_bootstrap, events)
-    assert (config["retention.ms"], config["retention.bytes"]) == ("-1", "-1")
     # AlterConfigs replaces a topic's whole config: what the registry does not name is kept, not reset.
     assert (config["min.insync.replicas"], config["max.message.bytes"]) == ("1", "2000000")
 
